@@ -1,0 +1,326 @@
+//! [`RroClient`]: the handle applications hold. It turns typed calls into messages on the
+//! request queue and waits for the answer under a timeout, on whatever executor polls it.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_channel::{Sender, TrySendError};
+use futures::channel::oneshot;
+
+use crate::config::Config;
+use crate::error::{Result, RroError};
+use crate::instance::{self, ShutdownReport, Status};
+use crate::models::{
+    CollectionInfo, CollectionsResponse, CreateCollection, GetPoints, PointStruct, PointsSelector,
+    Record, ScoredPoint, SearchRequest, UpdateResult, UpsertPoints,
+};
+use crate::protocol::{
+    AdminRequest, CollectionRequest, HealthInfo, Message, PointsRequest, QueryRequest, Request,
+    Response,
+};
+use crate::runtime::{timeout, Backend, Runtime};
+
+/// Take the expected variant out of a response, or report the mismatch as an internal error.
+macro_rules! expect_response {
+    ($response:expr, $pattern:pat => $value:expr) => {
+        match $response {
+            $pattern => Ok($value),
+            #[allow(unreachable_patterns)]
+            other => Err(RroError::Internal(format!(
+                "unexpected response kind `{}`",
+                other.kind()
+            ))),
+        }
+    };
+}
+
+/// Extra time a client gives the instance thread beyond the shutdown timeout, for tearing the
+/// pools down after the drain deadline.
+const TEARDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Per-handle call options; see [`RroClient::with_timeout`] and [`RroClient::fail_fast`].
+#[derive(Debug, Clone, Copy, Default)]
+struct CallOptions {
+    timeout: Option<Duration>,
+    fail_fast: bool,
+}
+
+struct Inner {
+    sender: Sender<Message>,
+    runtime: Arc<dyn Runtime>,
+    status: Arc<Status>,
+    report: futures::future::Shared<oneshot::Receiver<ShutdownReport>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    config: Config,
+    backend: &'static str,
+}
+
+impl Drop for Inner {
+    /// The last handle is gone: close the queue so the instance drains and stops by itself.
+    /// Never waits.
+    fn drop(&mut self) {
+        self.sender.close();
+    }
+}
+
+/// A handle to a running rro instance. Cheap to clone; every clone talks to the same instance,
+/// and the instance shuts down by itself when the last clone is dropped.
+///
+/// Every call has a timeout (the config's default, or [`with_timeout`](Self::with_timeout)),
+/// and returns [`RroError::ChannelClosed`] once the instance is shutting down.
+#[derive(Clone)]
+pub struct RroClient {
+    inner: Arc<Inner>,
+    options: CallOptions,
+}
+
+impl std::fmt::Debug for RroClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RroClient")
+            .field("backend", &self.inner.backend)
+            .field("running", &self.is_healthy())
+            .field("timeout", &self.options.timeout)
+            .field("fail_fast", &self.options.fail_fast)
+            .finish()
+    }
+}
+
+impl RroClient {
+    /// Start an instance with `config` on `backend` and return a client for it.
+    pub async fn open(config: Config, backend: impl Backend) -> Result<RroClient> {
+        Self::open_boxed(config, Box::new(backend)).await
+    }
+
+    /// [`open`](Self::open) for an already boxed backend.
+    pub async fn open_boxed(config: Config, backend: Box<dyn Backend>) -> Result<RroClient> {
+        let name = backend.name();
+        let (sender, queue) = async_channel::bounded(config.channel_capacity);
+        let started = instance::start(&config, backend, queue).await?;
+        Ok(RroClient {
+            inner: Arc::new(Inner {
+                sender,
+                runtime: started.runtime,
+                status: started.status,
+                report: started.report,
+                thread: Mutex::new(Some(started.thread)),
+                config,
+                backend: name,
+            }),
+            options: CallOptions::default(),
+        })
+    }
+
+    /// A handle whose calls time out after `timeout` instead of the configured default.
+    pub fn with_timeout(&self, timeout: Duration) -> RroClient {
+        RroClient {
+            inner: self.inner.clone(),
+            options: CallOptions {
+                timeout: Some(timeout),
+                ..self.options
+            },
+        }
+    }
+
+    /// A handle whose calls return [`RroError::Overloaded`] at once when the request queue is
+    /// full, instead of waiting for room.
+    pub fn fail_fast(&self) -> RroClient {
+        RroClient {
+            inner: self.inner.clone(),
+            options: CallOptions {
+                fail_fast: true,
+                ..self.options
+            },
+        }
+    }
+
+    /// Name of the backend running this instance.
+    pub fn backend(&self) -> &'static str {
+        self.inner.backend
+    }
+
+    /// Whether the instance is running and accepting requests; no round trip.
+    pub fn is_healthy(&self) -> bool {
+        self.inner.status.is_running() && !self.inner.sender.is_closed()
+    }
+
+    /// Send `request` and wait for its response under this handle's timeout (or the default
+    /// for its kind).
+    pub async fn request(&self, request: Request) -> Result<Response> {
+        let default = match request {
+            Request::Admin(AdminRequest::HealthCheck) => self.inner.config.health_check_timeout,
+            _ => self.inner.config.request_timeout,
+        };
+        let limit = self.options.timeout.unwrap_or(default);
+        let (reply, answer) = oneshot::channel();
+        let message = Message { request, reply };
+        let work = async {
+            if self.options.fail_fast {
+                self.inner.sender.try_send(message).map_err(|e| match e {
+                    TrySendError::Full(_) => RroError::Overloaded {
+                        capacity: self.inner.config.channel_capacity,
+                    },
+                    TrySendError::Closed(_) => RroError::ChannelClosed,
+                })?;
+            } else {
+                self.inner
+                    .sender
+                    .send(message)
+                    .await
+                    .map_err(|_| RroError::ChannelClosed)?;
+            }
+            match answer.await {
+                Ok(result) => result,
+                // Unanswered: the instance tore its pools down under this request.
+                Err(oneshot::Canceled) if !self.inner.status.is_running() => {
+                    Err(RroError::ChannelClosed)
+                }
+                Err(oneshot::Canceled) => Err(RroError::ResponseRecv),
+            }
+        };
+        timeout(&*self.inner.runtime, limit, work)
+            .await
+            .unwrap_or(Err(RroError::Timeout(limit)))
+    }
+
+    /// Create collection `name`.
+    pub async fn create_collection(
+        &self,
+        name: &str,
+        config: impl Into<CreateCollection>,
+    ) -> Result<()> {
+        let request = CollectionRequest::Create {
+            name: name.to_owned(),
+            config: config.into(),
+        };
+        expect_response!(self.request(Request::Collections(request)).await?, Response::Done => ())
+    }
+
+    /// Every collection, sorted by name.
+    pub async fn list_collections(&self) -> Result<CollectionsResponse> {
+        expect_response!(self.request(Request::Collections(CollectionRequest::List)).await?, Response::Collections(c) => c)
+    }
+
+    /// Status, point count and configuration of collection `name`.
+    pub async fn collection_info(&self, name: &str) -> Result<CollectionInfo> {
+        let request = CollectionRequest::Info {
+            name: name.to_owned(),
+        };
+        expect_response!(self.request(Request::Collections(request)).await?, Response::CollectionInfo(info) => info)
+    }
+
+    /// Whether collection `name` exists.
+    pub async fn collection_exists(&self, name: &str) -> Result<bool> {
+        let request = CollectionRequest::Exists {
+            name: name.to_owned(),
+        };
+        expect_response!(self.request(Request::Collections(request)).await?, Response::Bool(b) => b)
+    }
+
+    /// Delete collection `name`; `false` if it did not exist.
+    pub async fn delete_collection(&self, name: &str) -> Result<bool> {
+        let request = CollectionRequest::Delete {
+            name: name.to_owned(),
+        };
+        expect_response!(self.request(Request::Collections(request)).await?, Response::Bool(b) => b)
+    }
+
+    /// Insert or replace `points` in `collection`: the whole batch, or nothing if any point is
+    /// invalid.
+    pub async fn upsert_points(
+        &self,
+        collection: &str,
+        points: Vec<PointStruct>,
+    ) -> Result<UpdateResult> {
+        let request = PointsRequest::Upsert {
+            collection: collection.to_owned(),
+            points: UpsertPoints { points },
+        };
+        expect_response!(self.request(Request::Points(request)).await?, Response::Update(r) => r)
+    }
+
+    /// The points of `collection` that `request` asks for and that exist.
+    pub async fn get_points(&self, collection: &str, request: GetPoints) -> Result<Vec<Record>> {
+        let request = PointsRequest::Get {
+            collection: collection.to_owned(),
+            request,
+        };
+        expect_response!(self.request(Request::Points(request)).await?, Response::Records(r) => r)
+    }
+
+    /// Delete the selected points of `collection`; missing ids are ignored.
+    pub async fn delete_points(
+        &self,
+        collection: &str,
+        selector: PointsSelector,
+    ) -> Result<UpdateResult> {
+        let request = PointsRequest::Delete {
+            collection: collection.to_owned(),
+            selector,
+        };
+        expect_response!(self.request(Request::Points(request)).await?, Response::Update(r) => r)
+    }
+
+    /// Number of points in `collection`.
+    pub async fn count_points(&self, collection: &str) -> Result<u64> {
+        let request = PointsRequest::Count {
+            collection: collection.to_owned(),
+        };
+        expect_response!(self.request(Request::Points(request)).await?, Response::Count(c) => c.count)
+    }
+
+    /// The points of `collection` nearest to the request's vector, best first.
+    pub async fn search(
+        &self,
+        collection: &str,
+        request: SearchRequest,
+    ) -> Result<Vec<ScoredPoint>> {
+        let request = QueryRequest::Search {
+            collection: collection.to_owned(),
+            request,
+        };
+        expect_response!(self.request(Request::Query(request)).await?, Response::Scored(hits) => hits)
+    }
+
+    /// Persist everything written so far.
+    pub async fn flush(&self) -> Result<()> {
+        expect_response!(self.request(Request::Admin(AdminRequest::Flush)).await?, Response::Done => ())
+    }
+
+    /// A full round trip through the instance thread and a pool (timeout: 5 s by default).
+    pub async fn health_check(&self) -> Result<HealthInfo> {
+        expect_response!(self.request(Request::Admin(AdminRequest::HealthCheck)).await?, Response::Health(h) => h)
+    }
+
+    /// Stop accepting requests, let queued and in-flight ones finish within the shutdown
+    /// timeout, flush storage, stop every rro thread, and report how it went. Every clone sees
+    /// the instance as shut down afterwards; calling it again returns the same report.
+    pub async fn shutdown(&self) -> Result<ShutdownReport> {
+        let allowed = self
+            .options
+            .timeout
+            .unwrap_or(self.inner.config.shutdown_timeout);
+        self.inner.status.begin_shutdown(allowed);
+        self.inner.sender.close();
+        let limit = allowed + TEARDOWN_GRACE;
+        let report = match timeout(&*self.inner.runtime, limit, self.inner.report.clone()).await {
+            Ok(Ok(report)) => report,
+            Ok(Err(_)) => {
+                return Err(RroError::Internal(
+                    "the instance thread ended without a shutdown report".into(),
+                ))
+            }
+            Err(_) => return Err(RroError::Timeout(limit)),
+        };
+        // The report is the thread's last act, so this join returns at once.
+        let thread = self
+            .inner
+            .thread
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,101 @@
+//! Errors, one enum per layer: [`StorageError`] for what the storage engine refuses,
+//! [`RroError`] for everything a client call can return.
+
+use std::time::Duration;
+
+/// What the storage engine refuses or fails at. Carried to callers as [`RroError::Storage`].
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// No collection with this name exists.
+    #[error("collection `{name}` not found")]
+    CollectionNotFound {
+        /// The name that was asked for.
+        name: String,
+    },
+    /// A collection with this name exists already.
+    #[error("collection `{name}` already exists")]
+    CollectionExists {
+        /// The name that was asked for.
+        name: String,
+    },
+    /// The name cannot be used for a collection (it could reach outside the data directory,
+    /// or is empty or too long).
+    #[error("invalid collection name `{name}`: {reason}")]
+    InvalidCollectionName {
+        /// The rejected name (escaped for display by `Debug` where needed).
+        name: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+    /// A vector's length differs from the collection's configured size.
+    #[error("wrong vector dimension: collection expects {expected}, got {got}{}", point_suffix(.point))]
+    WrongDimension {
+        /// The collection's vector size.
+        expected: usize,
+        /// The length that was sent.
+        got: usize,
+        /// The point whose vector was wrong, when the vector belongs to a point.
+        point: Option<String>,
+    },
+    /// A vector component is NaN or infinite.
+    #[error("vector component {index} is {value}, only finite numbers are allowed{}", point_suffix(.point))]
+    NonFiniteVector {
+        /// Position of the first bad component.
+        index: usize,
+        /// The bad value, as text (`NaN`, `inf`, `-inf`).
+        value: String,
+        /// The point whose vector was wrong, when the vector belongs to a point.
+        point: Option<String>,
+    },
+    /// The request is malformed in a way the types could not rule out.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+}
+
+fn point_suffix(point: &Option<String>) -> String {
+    match point {
+        Some(id) => format!(" (point {id})"),
+        None => String::new(),
+    }
+}
+
+/// Every error a client call can return.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RroError {
+    /// The storage engine refused or failed the operation.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// No reply arrived within the call's timeout. The request may still have been applied.
+    #[error("request timed out after {0:?}")]
+    Timeout(Duration),
+    /// The instance is shutting down or has shut down and accepts no more requests.
+    #[error("rro is shut down or shutting down; open a new instance to continue")]
+    ChannelClosed,
+    /// The instance dropped the request without replying (its pool was torn down).
+    #[error("the instance dropped the request without replying")]
+    ResponseRecv,
+    /// The request queue is full and the call asked not to wait (see `RroClient::fail_fast`).
+    #[error(
+        "request queue is full ({capacity} queued); retry later or wait instead of failing fast"
+    )]
+    Overloaded {
+        /// The queue's capacity.
+        capacity: usize,
+    },
+    /// A bug inside rro: a request handler panicked or answered with the wrong response kind.
+    /// The instance keeps serving.
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// The instance could not start (threads or pools could not be created).
+    #[error("rro could not start: {0}")]
+    Startup(String),
+    /// A blocking call was made from a thread where blocking would stall an async executor
+    /// or deadlock rro itself.
+    #[error("blocking rro call refused: {0}; use the async client here")]
+    BlockingNotAllowed(&'static str),
+}
+
+/// Shorthand for results of client calls.
+pub type Result<T, E = RroError> = std::result::Result<T, E>;

@@ -1,0 +1,93 @@
+//! Runs one request against the storage engine. Called on the pool the request belongs to;
+//! everything here is synchronous storage work except the test-only sleep.
+
+use crate::error::{RroError, StorageError};
+use crate::models::CountResult;
+use crate::protocol::{
+    AdminRequest, CollectionRequest, HealthInfo, PointsRequest, QueryRequest, Request, Response,
+};
+use crate::runtime::Runtime;
+use crate::storage::TableOfContent;
+
+/// What a request handler may use.
+pub(crate) struct HandlerContext {
+    pub(crate) toc: std::sync::Arc<TableOfContent>,
+    pub(crate) runtime: std::sync::Arc<dyn Runtime>,
+    pub(crate) backend: &'static str,
+    /// A receiver of the request queue, only to report its length.
+    pub(crate) queue: async_channel::Receiver<crate::protocol::Message>,
+}
+
+/// Answer `request`. `cancelled` says whether the caller has given up, so that long work can
+/// stop early.
+pub(crate) async fn handle(
+    ctx: &HandlerContext,
+    request: Request,
+    cancelled: &(dyn Fn() -> bool + Sync),
+) -> Result<Response, RroError> {
+    let toc = &ctx.toc;
+    Ok(match request {
+        Request::Collections(request) => match request {
+            CollectionRequest::Create { name, config } => {
+                toc.create_collection(&name, config)?;
+                Response::Done
+            }
+            CollectionRequest::List => Response::Collections(toc.list_collections()),
+            CollectionRequest::Info { name } => {
+                Response::CollectionInfo(toc.collection(&name)?.info())
+            }
+            CollectionRequest::Exists { name } => Response::Bool(toc.collection_exists(&name)?),
+            CollectionRequest::Delete { name } => Response::Bool(toc.delete_collection(&name)?),
+        },
+        Request::Points(request) => match request {
+            PointsRequest::Upsert { collection, points } => {
+                Response::Update(toc.collection(&collection)?.upsert(points.points)?)
+            }
+            PointsRequest::Get {
+                collection,
+                request,
+            } => Response::Records(toc.collection(&collection)?.get(&request)),
+            PointsRequest::Delete {
+                collection,
+                selector,
+            } => Response::Update(toc.collection(&collection)?.delete(&selector)),
+            PointsRequest::Count { collection } => Response::Count(CountResult {
+                count: toc.collection(&collection)?.count(),
+            }),
+        },
+        Request::Query(QueryRequest::Search {
+            collection,
+            request,
+        }) => {
+            match toc.collection(&collection)?.search(&request, cancelled)? {
+                Some(hits) => Response::Scored(hits),
+                // Nobody is waiting for this answer any more; whatever we send is dropped.
+                None => {
+                    return Err(RroError::Storage(StorageError::BadRequest(
+                        "search cancelled".into(),
+                    )))
+                }
+            }
+        }
+        Request::Admin(AdminRequest::HealthCheck) => Response::Health(HealthInfo {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            backend: ctx.backend.to_owned(),
+            collections: toc.collection_count(),
+            queued: ctx.queue.len(),
+        }),
+        Request::Admin(AdminRequest::Flush) => {
+            toc.flush()?;
+            Response::Done
+        }
+        #[cfg(feature = "test-requests")]
+        Request::Test(request) => match request {
+            crate::protocol::TestRequest::Sleep(duration) => {
+                ctx.runtime.sleep(duration).await;
+                Response::Done
+            }
+            crate::protocol::TestRequest::Panic(message) => panic!("{message}"),
+            // Handled by the instance loop itself; never spawned.
+            crate::protocol::TestRequest::HoldInstance(_) => Response::Done,
+        },
+    })
+}

@@ -1,0 +1,337 @@
+//! The instance thread: receives messages, spawns each request on its pool, and on shutdown
+//! drains, flushes and tears the pools down.
+//!
+//! Life of an instance:
+//! 1. [`start`] spawns the thread; the backend builds the pools there and the opener gets the
+//!    runtime back (or the startup error).
+//! 2. The loop receives until the queue is closed (explicit shutdown, or the last client
+//!    dropped) and empty: every request that made it into the queue is still served.
+//! 3. It waits for in-flight requests until the shutdown deadline, flushes storage on the
+//!    update pool, leaves the async context, and tears the pools down on this thread.
+//! 4. It publishes a [`ShutdownReport`] and the thread ends.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_channel::{Receiver, TryRecvError};
+use futures::channel::oneshot;
+use futures::FutureExt;
+
+use crate::config::Config;
+use crate::error::RroError;
+use crate::handler::{handle, HandlerContext};
+use crate::protocol::Message;
+#[cfg(feature = "test-requests")]
+use crate::protocol::{Request, Response};
+use crate::runtime::{mark_rro_thread, timeout, Backend, Pool, PoolsReport, Runtime};
+use crate::storage::TableOfContent;
+
+/// What shutdown achieved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShutdownReport {
+    /// Requests that were still running when the deadline passed; their callers got
+    /// [`RroError::ChannelClosed`].
+    pub requests_abandoned: usize,
+    /// Why the final flush failed, if it did.
+    pub flush_error: Option<RroError>,
+    /// Pool threads still running at the deadline (left detached).
+    pub threads_left_running: usize,
+    /// Time from the shutdown request to the end of the teardown.
+    pub elapsed: Duration,
+}
+
+impl ShutdownReport {
+    /// Whether everything finished in time: no abandoned request, flushed, every thread joined.
+    pub fn is_clean(&self) -> bool {
+        self.requests_abandoned == 0 && self.flush_error.is_none() && self.threads_left_running == 0
+    }
+}
+
+const STARTING: u8 = 0;
+const RUNNING: u8 = 1;
+const STOPPING: u8 = 2;
+const STOPPED: u8 = 3;
+
+/// State shared by the instance thread and every client handle.
+#[derive(Debug)]
+pub(crate) struct Status {
+    state: AtomicU8,
+    shutdown_timeout: Mutex<Duration>,
+}
+
+impl Status {
+    fn new(shutdown_timeout: Duration) -> Self {
+        Status {
+            state: AtomicU8::new(STARTING),
+            shutdown_timeout: Mutex::new(shutdown_timeout),
+        }
+    }
+
+    /// Whether the instance is serving and not shutting down.
+    pub(crate) fn is_running(&self) -> bool {
+        self.state.load(Ordering::Acquire) == RUNNING
+    }
+
+    /// Record that shutdown was asked for, with how long it may take.
+    pub(crate) fn begin_shutdown(&self, timeout: Duration) {
+        *self
+            .shutdown_timeout
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = timeout;
+        self.advance(STOPPING);
+    }
+
+    fn shutdown_timeout(&self) -> Duration {
+        *self
+            .shutdown_timeout
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Move forward to `state`, never back (a late `RUNNING` must not undo `STOPPING`).
+    fn advance(&self, state: u8) {
+        self.state.fetch_max(state, Ordering::AcqRel);
+    }
+}
+
+/// A started instance, as the client holds it.
+pub(crate) struct Started {
+    pub(crate) runtime: Arc<dyn Runtime>,
+    pub(crate) status: Arc<Status>,
+    pub(crate) report: futures::future::Shared<oneshot::Receiver<ShutdownReport>>,
+    pub(crate) thread: std::thread::JoinHandle<()>,
+}
+
+/// Spawn the instance thread, let `backend` build the pools there, and wait until it has.
+pub(crate) async fn start(
+    config: &Config,
+    backend: Box<dyn Backend>,
+    queue: Receiver<Message>,
+) -> Result<Started, RroError> {
+    let status = Arc::new(Status::new(config.shutdown_timeout));
+    let (ready_tx, ready_rx) = oneshot::channel::<std::io::Result<Arc<dyn Runtime>>>();
+    let (report_tx, report_rx) = oneshot::channel();
+    let pool_config = config.pool_config();
+    let idle_spin = config.idle_spin;
+    let thread_status = status.clone();
+    let thread = std::thread::Builder::new()
+        .name(config.thread_name.clone())
+        .spawn(move || {
+            mark_rro_thread();
+            let backend_name = backend.name();
+            let runtime = match backend.start(&pool_config) {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    let _ = ready_tx.send(Err(error));
+                    return;
+                }
+            };
+            if ready_tx.send(Ok(runtime.clone())).is_err() {
+                // The opener gave up waiting; nobody can reach this instance.
+                queue.close();
+            }
+            thread_status.advance(RUNNING);
+            let context = Arc::new(HandlerContext {
+                toc: Arc::new(TableOfContent::in_memory()),
+                runtime: runtime.clone(),
+                backend: backend_name,
+                queue: queue.clone(),
+            });
+            let mut drained = None;
+            runtime.block_on(Box::pin(async {
+                drained = Some(serve(&context, queue, idle_spin, &thread_status).await);
+            }));
+            let drained =
+                drained.unwrap_or_else(|| Drained::failed("the instance loop did not finish"));
+            let pools = runtime.shutdown(drained.deadline);
+            thread_status.advance(STOPPED);
+            let _ = report_tx.send(drained.into_report(pools));
+        })
+        .map_err(|e| RroError::Startup(format!("cannot spawn the instance thread: {e}")))?;
+
+    match ready_rx.await {
+        Ok(Ok(runtime)) => Ok(Started {
+            runtime,
+            status,
+            report: report_rx.shared(),
+            thread,
+        }),
+        Ok(Err(error)) => {
+            let _ = thread.join();
+            Err(RroError::Startup(format!(
+                "cannot build the pools: {error}"
+            )))
+        }
+        Err(_) => {
+            let _ = thread.join();
+            Err(RroError::Startup(
+                "the instance thread ended during startup".into(),
+            ))
+        }
+    }
+}
+
+/// How the serving part of shutdown went, before the pools are torn down.
+struct Drained {
+    started: Instant,
+    deadline: Instant,
+    requests_abandoned: usize,
+    flush_error: Option<RroError>,
+}
+
+impl Drained {
+    fn failed(why: &str) -> Self {
+        let now = Instant::now();
+        Drained {
+            started: now,
+            deadline: now,
+            requests_abandoned: 0,
+            flush_error: Some(RroError::Internal(why.into())),
+        }
+    }
+
+    fn into_report(self, pools: PoolsReport) -> ShutdownReport {
+        ShutdownReport {
+            requests_abandoned: self.requests_abandoned,
+            flush_error: self.flush_error,
+            threads_left_running: pools.threads_left_running,
+            elapsed: self.started.elapsed(),
+        }
+    }
+}
+
+/// The instance loop proper: serve until the queue is closed and empty, then drain and flush.
+async fn serve(
+    context: &Arc<HandlerContext>,
+    queue: Receiver<Message>,
+    idle_spin: Duration,
+    status: &Status,
+) -> Drained {
+    // Every spawned request holds a clone of `in_flight`; the receiver sees the channel close
+    // once the last one is dropped, which is how shutdown waits for in-flight work.
+    let (in_flight, all_done) = async_channel::bounded::<()>(1);
+    while let Some(message) = next_message(&queue, idle_spin).await {
+        #[cfg(feature = "test-requests")]
+        let message = match message.request {
+            Request::Test(crate::protocol::TestRequest::HoldInstance(gate)) => {
+                let _ = gate.await;
+                let _ = message.reply.send(Ok(Response::Done));
+                continue;
+            }
+            request => Message {
+                request,
+                reply: message.reply,
+            },
+        };
+        dispatch(context, message, in_flight.clone());
+    }
+    status.advance(STOPPING);
+    let started = Instant::now();
+    let deadline = started + status.shutdown_timeout();
+    drop(in_flight);
+
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    let runtime = &*context.runtime;
+    let requests_abandoned = match timeout(runtime, remaining, all_done.recv()).await {
+        Ok(_) => 0,
+        Err(_) => all_done.sender_count(),
+    };
+
+    let toc = context.toc.clone();
+    let (flushed_tx, flushed_rx) = oneshot::channel();
+    runtime.spawn(
+        Pool::Update,
+        Box::pin(async move {
+            let _ = flushed_tx.send(toc.flush());
+        }),
+    );
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    let flush_error = match timeout(runtime, remaining, flushed_rx).await {
+        Ok(Ok(Ok(()))) => None,
+        Ok(Ok(Err(error))) => Some(error.into()),
+        Ok(Err(_)) => Some(RroError::Internal("the flush task was dropped".into())),
+        Err(_) => Some(RroError::Timeout(remaining)),
+    };
+    Drained {
+        started,
+        deadline,
+        requests_abandoned,
+        flush_error,
+    }
+}
+
+/// The next message, or `None` once the queue is closed and empty. Looks for work for up to
+/// `idle_spin` before parking, because a parked thread's wake-up costs more than a request.
+async fn next_message(queue: &Receiver<Message>, idle_spin: Duration) -> Option<Message> {
+    match queue.try_recv() {
+        Ok(message) => return Some(message),
+        Err(TryRecvError::Closed) => return None,
+        Err(TryRecvError::Empty) => {}
+    }
+    if !idle_spin.is_zero() {
+        let start = Instant::now();
+        while start.elapsed() < idle_spin {
+            std::hint::spin_loop();
+            match queue.try_recv() {
+                Ok(message) => return Some(message),
+                Err(TryRecvError::Closed) => return None,
+                Err(TryRecvError::Empty) => {}
+            }
+        }
+    }
+    queue.recv().await.ok()
+}
+
+/// Spawn `message`'s request on its pool. The task answers on the message's oneshot, turns a
+/// panic into [`RroError::Internal`], and skips the work if the caller has already given up.
+fn dispatch(context: &Arc<HandlerContext>, message: Message, in_flight: async_channel::Sender<()>) {
+    let pool = message.request.pool();
+    let task_context = context.clone();
+    context.runtime.spawn(
+        pool,
+        Box::pin(async move {
+            let _in_flight = in_flight;
+            let Message { request, reply } = message;
+            if reply.is_canceled() {
+                return;
+            }
+            let cancelled = || reply.is_canceled();
+            let outcome = AssertUnwindSafe(handle(&task_context, request, &cancelled))
+                .catch_unwind()
+                .await;
+            let result =
+                outcome.unwrap_or_else(|panic| Err(RroError::Internal(panic_message(&*panic))));
+            // The caller may have timed out meanwhile; then nobody wants the answer.
+            let _ = reply.send(result);
+        }),
+    );
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let detail = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_owned());
+    format!("request handler panicked: {detail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panic_messages_are_extracted() {
+        let p: Box<dyn std::any::Any + Send> = Box::new("boom");
+        assert_eq!(panic_message(&*p), "request handler panicked: boom");
+        let p: Box<dyn std::any::Any + Send> = Box::new(String::from("bang"));
+        assert_eq!(panic_message(&*p), "request handler panicked: bang");
+        let p: Box<dyn std::any::Any + Send> = Box::new(7u8);
+        assert_eq!(
+            panic_message(&*p),
+            "request handler panicked: non-string panic payload"
+        );
+    }
+}

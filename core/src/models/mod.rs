@@ -1,0 +1,16 @@
+//! Public request and response types. Their JSON form is Qdrant's REST API for everything rro
+//! implements, so the same JSON works against a Qdrant cluster.
+
+mod collection;
+mod point;
+mod search;
+
+pub use collection::{
+    CollectionConfig, CollectionDescription, CollectionInfo, CollectionParams, CollectionStatus,
+    CollectionsResponse, CreateCollection, Distance, VectorParams,
+};
+pub use point::{
+    CountResult, GetPoints, Payload, PointId, PointIdError, PointStruct, PointsSelector, Record,
+    UpdateResult, UpdateStatus, UpsertPoints,
+};
+pub use search::{ScoredPoint, SearchRequest};

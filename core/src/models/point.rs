@@ -1,0 +1,241 @@
+//! Points, their ids and payloads, and the bodies of the points API.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A point's JSON payload: always a JSON object.
+pub type Payload = serde_json::Map<String, serde_json::Value>;
+
+/// A point's external id: an unsigned integer or a UUID, as in Qdrant (`42` or
+/// `"5c56c793-69f3-4fbf-87e6-c4bf54c28c26"`). Anything else is refused when parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PointId {
+    /// A numeric id.
+    Num(u64),
+    /// A UUID id; serialized in its hyphenated lowercase form.
+    Uuid(uuid::Uuid),
+}
+
+impl From<u64> for PointId {
+    fn from(id: u64) -> Self {
+        PointId::Num(id)
+    }
+}
+
+impl From<uuid::Uuid> for PointId {
+    fn from(id: uuid::Uuid) -> Self {
+        PointId::Uuid(id)
+    }
+}
+
+impl fmt::Display for PointId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PointId::Num(n) => write!(f, "{n}"),
+            PointId::Uuid(u) => write!(f, "{}", u.hyphenated()),
+        }
+    }
+}
+
+/// A string that is neither an unsigned integer nor a UUID.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("point id `{0}` is neither an unsigned integer nor a UUID")]
+pub struct PointIdError(pub String);
+
+impl FromStr for PointId {
+    type Err = PointIdError;
+
+    /// Parses `"42"` as a numeric id and a UUID string as a UUID id.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Ok(n) = s.parse::<u64>() {
+            return Ok(PointId::Num(n));
+        }
+        uuid::Uuid::parse_str(s)
+            .map(PointId::Uuid)
+            .map_err(|_| PointIdError(s.to_owned()))
+    }
+}
+
+impl Serialize for PointId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            PointId::Num(n) => serializer.serialize_u64(*n),
+            PointId::Uuid(u) => serializer.collect_str(&u.hyphenated()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PointId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct PointIdVisitor;
+
+        impl Visitor<'_> for PointIdVisitor {
+            type Value = PointId;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a point id: an unsigned integer or a UUID string")
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<PointId, E> {
+                Ok(PointId::Num(v))
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<PointId, E> {
+                u64::try_from(v).map(PointId::Num).map_err(|_| {
+                    E::custom(format!(
+                        "point id {v} is negative; ids are unsigned integers or UUIDs"
+                    ))
+                })
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<PointId, E> {
+                // Qdrant accepts only UUIDs as string ids; numeric strings are not ids there.
+                uuid::Uuid::parse_str(v).map(PointId::Uuid).map_err(|_| {
+                    E::custom(format!(
+                        "point id \"{v}\" is not a UUID; ids are unsigned integers or UUIDs"
+                    ))
+                })
+            }
+        }
+
+        deserializer.deserialize_any(PointIdVisitor)
+    }
+}
+
+/// A point to upsert: `{"id": 1, "vector": [0.1, 0.2], "payload": {"city": "Berlin"}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PointStruct {
+    /// The point's id; an upsert replaces any point with the same id.
+    pub id: PointId,
+    /// The point's vector; its length must be the collection's vector size.
+    pub vector: Vec<f32>,
+    /// The point's payload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Payload>,
+}
+
+impl PointStruct {
+    /// A point with `id`, `vector` and no payload.
+    pub fn new(id: impl Into<PointId>, vector: Vec<f32>) -> Self {
+        PointStruct {
+            id: id.into(),
+            vector,
+            payload: None,
+        }
+    }
+
+    /// This point with `payload`, which must be a JSON object (other values become an empty
+    /// payload's absence: `None`).
+    pub fn with_payload(mut self, payload: serde_json::Value) -> Self {
+        self.payload = match payload {
+            serde_json::Value::Object(map) => Some(map),
+            _ => None,
+        };
+        self
+    }
+}
+
+/// Body of `PUT /collections/{name}/points`: `{"points": [...]}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpsertPoints {
+    /// Points to insert or replace; the batch is applied whole or not at all.
+    pub points: Vec<PointStruct>,
+}
+
+/// Body of `POST /collections/{name}/points`: retrieve points by id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GetPoints {
+    /// Ids to look up; missing ids are left out of the result.
+    pub ids: Vec<PointId>,
+    /// Whether to return payloads (Qdrant's default: yes).
+    #[serde(default = "default_true")]
+    pub with_payload: bool,
+    /// Whether to return vectors (Qdrant's default: no).
+    #[serde(default)]
+    pub with_vector: bool,
+}
+
+impl GetPoints {
+    /// Retrieve `ids` with payloads and without vectors.
+    pub fn new(ids: impl IntoIterator<Item = impl Into<PointId>>) -> Self {
+        GetPoints {
+            ids: ids.into_iter().map(Into::into).collect(),
+            with_payload: true,
+            with_vector: false,
+        }
+    }
+
+    /// Whether to return vectors.
+    pub fn with_vector(mut self, yes: bool) -> Self {
+        self.with_vector = yes;
+        self
+    }
+
+    /// Whether to return payloads.
+    pub fn with_payload(mut self, yes: bool) -> Self {
+        self.with_payload = yes;
+        self
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Body of `POST /collections/{name}/points/delete`: `{"points": [1, 2]}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PointsSelector {
+    /// Ids to delete; missing ids are ignored.
+    pub points: Vec<PointId>,
+}
+
+impl PointsSelector {
+    /// Select `ids`.
+    pub fn ids(ids: impl IntoIterator<Item = impl Into<PointId>>) -> Self {
+        PointsSelector {
+            points: ids.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// A retrieved point: `{"id": 1, "payload": {...}, "vector": [...]}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// The point's id.
+    pub id: PointId,
+    /// The payload, when asked for.
+    #[serde(default)]
+    pub payload: Option<Payload>,
+    /// The stored vector (normalised, for Cosine collections), when asked for.
+    #[serde(default)]
+    pub vector: Option<Vec<f32>>,
+}
+
+/// Whether a write was applied before the reply (`completed`) or only queued (`acknowledged`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateStatus {
+    /// Queued; will be applied.
+    Acknowledged,
+    /// Applied and visible to reads.
+    Completed,
+}
+
+/// Result of a write: `{"operation_id": 7, "status": "completed"}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateResult {
+    /// Sequence number of the write within its collection.
+    pub operation_id: u64,
+    /// Whether the write is applied.
+    pub status: UpdateStatus,
+}
+
+/// Result of `POST /collections/{name}/points/count`: `{"count": 3}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountResult {
+    /// Number of points.
+    pub count: u64,
+}

@@ -1,0 +1,207 @@
+//! What travels from a client to the instance thread: a [`Request`] and a oneshot sender for
+//! its [`Response`], bundled as a [`Message`] on a bounded `async_channel`.
+//!
+//! Requests are grouped by area, and each area maps to the pool that runs it
+//! ([`Request::pool`]): queries to the search pool, writes to the update pool, metadata and
+//! I/O to the general pool.
+
+use futures::channel::oneshot;
+use serde::{Deserialize, Serialize};
+
+use crate::error::RroError;
+use crate::models::{
+    CollectionInfo, CollectionsResponse, CountResult, CreateCollection, GetPoints, PointsSelector,
+    Record, ScoredPoint, SearchRequest, UpdateResult, UpsertPoints,
+};
+use crate::runtime::Pool;
+
+/// One request to an instance.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Request {
+    /// Create, list, describe, delete collections.
+    Collections(CollectionRequest),
+    /// Write and read points.
+    Points(PointsRequest),
+    /// Nearest-neighbour queries.
+    Query(QueryRequest),
+    /// Health and maintenance.
+    Admin(AdminRequest),
+    /// Requests that only tests need: slow, panicking, or holding the instance loop.
+    #[cfg(feature = "test-requests")]
+    Test(TestRequest),
+}
+
+/// Collection management.
+#[derive(Debug, Clone)]
+pub enum CollectionRequest {
+    /// Create a collection.
+    Create {
+        /// Its name.
+        name: String,
+        /// Its configuration.
+        config: CreateCollection,
+    },
+    /// List every collection.
+    List,
+    /// Describe a collection.
+    Info {
+        /// Its name.
+        name: String,
+    },
+    /// Whether a collection exists.
+    Exists {
+        /// Its name.
+        name: String,
+    },
+    /// Delete a collection.
+    Delete {
+        /// Its name.
+        name: String,
+    },
+}
+
+/// Point writes and reads by id.
+#[derive(Debug, Clone)]
+pub enum PointsRequest {
+    /// Insert or replace points.
+    Upsert {
+        /// The collection.
+        collection: String,
+        /// The points.
+        points: UpsertPoints,
+    },
+    /// Retrieve points by id.
+    Get {
+        /// The collection.
+        collection: String,
+        /// Which points, and what of them.
+        request: GetPoints,
+    },
+    /// Delete points by id.
+    Delete {
+        /// The collection.
+        collection: String,
+        /// Which points.
+        selector: PointsSelector,
+    },
+    /// Count the points.
+    Count {
+        /// The collection.
+        collection: String,
+    },
+}
+
+/// Nearest-neighbour queries.
+#[derive(Debug, Clone)]
+pub enum QueryRequest {
+    /// The nearest points to a vector.
+    Search {
+        /// The collection.
+        collection: String,
+        /// The query.
+        request: SearchRequest,
+    },
+}
+
+/// Health and maintenance.
+#[derive(Debug, Clone)]
+pub enum AdminRequest {
+    /// A round trip through the instance and the general pool.
+    HealthCheck,
+    /// Persist everything written so far.
+    Flush,
+}
+
+/// Requests that exist for tests only (cargo feature `test-requests`).
+#[cfg(feature = "test-requests")]
+#[derive(Debug)]
+pub enum TestRequest {
+    /// Sleep on the general pool's timer, then answer.
+    Sleep(std::time::Duration),
+    /// Panic on the general pool with this message.
+    Panic(String),
+    /// Stop the instance loop from receiving until the sender side of this channel fires or is
+    /// dropped, so that the request queue fills up.
+    HoldInstance(oneshot::Receiver<()>),
+}
+
+impl Request {
+    /// The pool this request runs on.
+    pub fn pool(&self) -> Pool {
+        match self {
+            Request::Query(_) | Request::Points(PointsRequest::Count { .. }) => Pool::Search,
+            Request::Points(PointsRequest::Upsert { .. } | PointsRequest::Delete { .. }) => {
+                Pool::Update
+            }
+            Request::Points(PointsRequest::Get { .. })
+            | Request::Collections(_)
+            | Request::Admin(_) => Pool::General,
+            #[cfg(feature = "test-requests")]
+            Request::Test(_) => Pool::General,
+        }
+    }
+}
+
+/// The answer to one [`Request`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Response {
+    /// Done; nothing to return (create collection, flush).
+    Done,
+    /// A collection list.
+    Collections(CollectionsResponse),
+    /// A collection's description.
+    CollectionInfo(CollectionInfo),
+    /// A yes/no answer (exists, deleted).
+    Bool(bool),
+    /// The result of a write.
+    Update(UpdateResult),
+    /// Retrieved points.
+    Records(Vec<Record>),
+    /// A point count.
+    Count(CountResult),
+    /// Search hits, best first.
+    Scored(Vec<ScoredPoint>),
+    /// The result of a health check.
+    Health(HealthInfo),
+}
+
+impl Response {
+    /// Name of the variant, for "unexpected response" errors.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Response::Done => "Done",
+            Response::Collections(_) => "Collections",
+            Response::CollectionInfo(_) => "CollectionInfo",
+            Response::Bool(_) => "Bool",
+            Response::Update(_) => "Update",
+            Response::Records(_) => "Records",
+            Response::Count(_) => "Count",
+            Response::Scored(_) => "Scored",
+            Response::Health(_) => "Health",
+        }
+    }
+}
+
+/// What a health check reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthInfo {
+    /// rro's version.
+    pub version: String,
+    /// The backend running the pools (`tokio` or `smol`).
+    pub backend: String,
+    /// Number of collections.
+    pub collections: usize,
+    /// Requests waiting in the queue when the check ran.
+    pub queued: usize,
+}
+
+/// A request with the channel its answer goes back on.
+#[derive(Debug)]
+pub struct Message {
+    /// The request.
+    pub request: Request,
+    /// Where the answer goes; dropped unanswered only when the instance is torn down.
+    pub reply: oneshot::Sender<Result<Response, RroError>>,
+}

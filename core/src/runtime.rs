@@ -1,0 +1,147 @@
+//! The seam between rro-core and an async runtime.
+//!
+//! rro-core never names tokio or smol. A backend crate implements two small object-safe
+//! traits: [`Backend`], which builds the three pools once, on the instance thread, and the
+//! [`Runtime`] it returns, which spawns onto those pools, provides timers, drives the instance
+//! loop and finally tears the pools down on the same thread.
+//!
+//! # Notes for implementors
+//! - [`Runtime::sleep`] must work when polled from any thread, including threads of another
+//!   executor (a tokio backend inside a smol application), and must never panic: after
+//!   [`Runtime::shutdown`] it may complete at once.
+//! - A timeout is a race of the work against a sleep (see [`timeout`]); the work is polled first,
+//!   so an answer that is ready never loses to a timer that fired in the same wake-up.
+//! - [`Runtime::shutdown`] runs on the instance thread, outside any async context, so a backend
+//!   may block there (a tokio runtime must never be dropped inside async code).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A boxed, sendable future: what crosses the [`Runtime`] trait.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The three pools every instance owns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Pool {
+    /// CPU-bound queries (search, count).
+    Search,
+    /// Writes, and later optimizer and index building.
+    Update,
+    /// Metadata, I/O and everything else.
+    General,
+}
+
+impl Pool {
+    /// All pools, in the order their threads are named and reported.
+    pub const ALL: [Pool; 3] = [Pool::Search, Pool::Update, Pool::General];
+
+    /// Short lowercase name used in thread names and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pool::Search => "search",
+            Pool::Update => "update",
+            Pool::General => "general",
+        }
+    }
+}
+
+/// How many threads each pool gets, and how the backend should name and run them.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// Threads of the search pool (at least 1).
+    pub search_threads: usize,
+    /// Threads of the update pool (at least 1).
+    pub update_threads: usize,
+    /// Threads of the general pool (at least 1).
+    pub general_threads: usize,
+    /// Prefix of every thread name: pool threads are `{prefix}-{pool}-{i}`.
+    pub thread_prefix: String,
+    /// How long an idle pool thread looks for new work before it parks (zero: park at once).
+    pub idle_spin: Duration,
+}
+
+impl PoolConfig {
+    /// Threads configured for `pool`.
+    pub fn threads(&self, pool: Pool) -> usize {
+        match pool {
+            Pool::Search => self.search_threads,
+            Pool::Update => self.update_threads,
+            Pool::General => self.general_threads,
+        }
+        .max(1)
+    }
+
+    /// Name of thread `index` of `pool`.
+    pub fn thread_name(&self, pool: Pool, index: usize) -> String {
+        format!("{}-{}-{}", self.thread_prefix, pool.name(), index)
+    }
+}
+
+/// What a backend reports after tearing its pools down.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PoolsReport {
+    /// Pool threads that had not stopped when the deadline passed (they are left detached).
+    pub threads_left_running: usize,
+}
+
+/// Builds an instance's pools. Called exactly once, on the instance thread.
+pub trait Backend: Send + 'static {
+    /// Short name of the backend (`"tokio"`, `"smol"`), reported by health checks.
+    fn name(&self) -> &'static str;
+
+    /// Build the three pools on the current thread and return the runtime that drives them.
+    fn start(self: Box<Self>, config: &PoolConfig) -> std::io::Result<Arc<dyn Runtime>>;
+}
+
+/// A running set of pools plus the timers that go with them. Shared as `Arc<dyn Runtime>`.
+pub trait Runtime: Send + Sync + 'static {
+    /// Drive `future` to completion in the background on `pool`. After shutdown the future is
+    /// dropped unpolled.
+    fn spawn(&self, pool: Pool, future: BoxFuture<'static, ()>);
+
+    /// A future that completes after `duration`; pollable from any thread, never panics.
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
+
+    /// Run `future` to completion on the current thread (the instance thread).
+    fn block_on(&self, future: BoxFuture<'_, ()>);
+
+    /// Stop every pool thread, waiting for them until `deadline`; called once, on the
+    /// instance thread, after [`Runtime::block_on`] returned.
+    fn shutdown(&self, deadline: Instant) -> PoolsReport;
+}
+
+/// Why [`timeout`] gave up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elapsed;
+
+/// Race `work` against a sleep of `duration` on `runtime`'s timer; the work is polled first.
+pub async fn timeout<T>(
+    runtime: &dyn Runtime,
+    duration: Duration,
+    work: impl Future<Output = T>,
+) -> Result<T, Elapsed> {
+    use futures::future::{select, Either};
+    let work = std::pin::pin!(work);
+    match select(work, runtime.sleep(duration)).await {
+        Either::Left((value, _)) => Ok(value),
+        Either::Right(((), _)) => Err(Elapsed),
+    }
+}
+
+std::thread_local! {
+    static ON_RRO_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Mark the current thread as one of rro's own (instance or pool thread). Backends call this
+/// at the start of every pool thread so that blocking calls from there are refused instead of
+/// deadlocking the pool.
+pub fn mark_rro_thread() {
+    ON_RRO_THREAD.with(|flag| flag.set(true));
+}
+
+/// Whether the current thread is one of rro's instance or pool threads.
+pub fn on_rro_thread() -> bool {
+    ON_RRO_THREAD.with(|flag| flag.get())
+}

@@ -1,0 +1,163 @@
+//! The tokio backend for rro: three multi-thread tokio runtimes (search, update, general),
+//! built and torn down on rro's instance thread, never inside async code.
+//!
+//! Timers come from the general runtime and may be polled from any thread, including threads
+//! of another executor: a tokio-backed instance works inside a smol application. After the
+//! runtimes are gone a timer completes at once instead of panicking.
+//!
+//! ```
+//! let client = futures::executor::block_on(rro_core::RroClient::open(
+//!     rro_core::Config::in_memory(),
+//!     rro_tokio::TokioBackend,
+//! ))?;
+//! assert_eq!(client.backend(), "tokio");
+//! futures::executor::block_on(client.shutdown())?;
+//! # Ok::<_, rro_core::RroError>(())
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use rro_core::runtime::{
+    mark_rro_thread, Backend, BoxFuture, Pool, PoolConfig, PoolsReport, Runtime,
+};
+
+/// The tokio version this backend runs on, for applications that want to share it.
+pub use tokio;
+
+/// Runs an rro instance on three tokio runtimes. Pass it to `RroClient::open`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioBackend;
+
+impl Backend for TokioBackend {
+    fn name(&self) -> &'static str {
+        "tokio"
+    }
+
+    fn start(self: Box<Self>, config: &PoolConfig) -> std::io::Result<Arc<dyn Runtime>> {
+        let live_threads = Arc::new(AtomicUsize::new(0));
+        let build = |pool| build_runtime(config, pool, &live_threads);
+        let runtimes = [
+            build(Pool::Search)?,
+            build(Pool::Update)?,
+            build(Pool::General)?,
+        ];
+        let handles = runtimes.each_ref().map(|rt| rt.handle().clone());
+        Ok(Arc::new(TokioRuntime {
+            handles,
+            runtimes: Mutex::new(Some(runtimes)),
+            alive: Arc::new(RwLock::new(true)),
+            live_threads,
+        }))
+    }
+}
+
+fn build_runtime(
+    config: &PoolConfig,
+    pool: Pool,
+    live: &Arc<AtomicUsize>,
+) -> std::io::Result<tokio::runtime::Runtime> {
+    let next_index = AtomicUsize::new(0);
+    let names = config.clone();
+    let (started, stopped) = (live.clone(), live.clone());
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.threads(pool))
+        .thread_name_fn(move || names.thread_name(pool, next_index.fetch_add(1, Ordering::Relaxed)))
+        .on_thread_start(move || {
+            mark_rro_thread();
+            started.fetch_add(1, Ordering::AcqRel);
+        })
+        .on_thread_stop(move || {
+            stopped.fetch_sub(1, Ordering::AcqRel);
+        })
+        .enable_time()
+        .build()
+}
+
+/// The three runtimes of one instance, plus the handles every spawn goes through.
+struct TokioRuntime {
+    handles: [tokio::runtime::Handle; 3],
+    /// Taken and shut down by [`Runtime::shutdown`] on the instance thread.
+    runtimes: Mutex<Option<[tokio::runtime::Runtime; 3]>>,
+    /// `false` once the runtimes are being torn down. Timers hold a read guard while they poll,
+    /// so no tokio timer is polled after its runtime is gone (tokio would panic).
+    alive: Arc<RwLock<bool>>,
+    live_threads: Arc<AtomicUsize>,
+}
+
+fn index(pool: Pool) -> usize {
+    match pool {
+        Pool::Search => 0,
+        Pool::Update => 1,
+        Pool::General => 2,
+    }
+}
+
+impl Runtime for TokioRuntime {
+    fn spawn(&self, pool: Pool, future: BoxFuture<'static, ()>) {
+        // A runtime that is shut down drops the task unpolled, which is the contract.
+        drop(self.handles[index(pool)].spawn(future));
+    }
+
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        let alive = self.alive.read().unwrap_or_else(|p| p.into_inner());
+        if !*alive {
+            return Box::pin(std::future::ready(()));
+        }
+        // Entering the handle lets the timer be created on a thread tokio does not know.
+        let _entered = self.handles[index(Pool::General)].enter();
+        let sleep = Box::pin(tokio::time::sleep(duration));
+        Box::pin(GuardedSleep {
+            sleep,
+            alive: self.alive.clone(),
+        })
+    }
+
+    fn block_on(&self, future: BoxFuture<'_, ()>) {
+        futures::executor::block_on(future);
+    }
+
+    fn shutdown(&self, deadline: Instant) -> PoolsReport {
+        *self.alive.write().unwrap_or_else(|p| p.into_inner()) = false;
+        let runtimes = self
+            .runtimes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        for runtime in runtimes.into_iter().flatten() {
+            runtime.shutdown_timeout(deadline.saturating_duration_since(Instant::now()));
+        }
+        PoolsReport {
+            threads_left_running: self.live_threads.load(Ordering::Acquire),
+        }
+    }
+}
+
+/// A tokio sleep that completes at once instead of touching a runtime that has shut down.
+struct GuardedSleep {
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    alive: Arc<RwLock<bool>>,
+}
+
+impl Future for GuardedSleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let alive = self.alive.clone();
+        let alive = alive.read().unwrap_or_else(|p| p.into_inner());
+        if !*alive {
+            return Poll::Ready(());
+        }
+        self.sleep.as_mut().poll(cx)
+    }
+}
+
+/// Whether the current thread is inside a tokio runtime, where a blocking rro call would stall
+/// the executor.
+pub fn inside_tokio_runtime() -> bool {
+    tokio::runtime::Handle::try_current().is_ok()
+}
