@@ -2,8 +2,8 @@
 //!
 //! Every call blocks the current thread until the async call completes. It refuses, with
 //! [`RroError::BlockingNotAllowed`], to run on a thread where blocking would stall a tokio
-//! runtime (when the `tokio` feature is on) or on one of rro's own threads, where it could
-//! deadlock the pool it waits for.
+//! runtime (when the `tokio` feature is on) or a `futures` executor, or on one of rro's own
+//! threads, where it could deadlock the pool it waits for.
 //!
 //! ```
 //! # #[cfg(feature = "tokio")] {
@@ -44,6 +44,12 @@ fn block_on<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
     if rro_core::runtime::on_rro_thread() {
         return Err(RroError::BlockingNotAllowed(
             "called from one of rro's own threads",
+        ));
+    }
+    // Nested `futures` executors panic; ask first instead.
+    if futures::executor::enter().is_err() {
+        return Err(RroError::BlockingNotAllowed(
+            "called from inside a futures executor",
         ));
     }
     futures::executor::block_on(future)

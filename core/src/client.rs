@@ -34,9 +34,9 @@ macro_rules! expect_response {
     };
 }
 
-/// Extra time a client gives the instance thread beyond the shutdown timeout, for tearing the
-/// pools down after the drain deadline.
-const TEARDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Extra time a client gives the instance thread beyond the shutdown timeout: the pools'
+/// teardown grace plus a margin, so a client never gives up on a teardown that is on time.
+const TEARDOWN_GRACE: Duration = Duration::from_secs(instance::POOL_TEARDOWN_GRACE.as_secs() + 3);
 
 /// Per-handle call options; see [`RroClient::with_timeout`] and [`RroClient::fail_fast`].
 #[derive(Debug, Clone, Copy, Default)]

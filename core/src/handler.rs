@@ -87,7 +87,7 @@ pub(crate) async fn handle(
             }
             crate::protocol::TestRequest::Panic(message) => panic!("{message}"),
             // Handled by the instance loop itself; never spawned.
-            crate::protocol::TestRequest::HoldInstance(_) => Response::Done,
+            crate::protocol::TestRequest::HoldInstance { .. } => Response::Done,
         },
     })
 }

@@ -49,6 +49,11 @@ impl ShutdownReport {
     }
 }
 
+/// Time the pools get to stop after the drain deadline. Work still running then is dropped at
+/// its next await point, which takes microseconds; only a thread stuck in blocking code uses
+/// up this grace, and is then left detached.
+pub(crate) const POOL_TEARDOWN_GRACE: Duration = Duration::from_secs(2);
+
 const STARTING: u8 = 0;
 const RUNNING: u8 = 1;
 const STOPPING: u8 = 2;
@@ -128,11 +133,13 @@ pub(crate) async fn start(
                     return;
                 }
             };
+            // Running before the opener hears of it, so `is_healthy` is true as soon as `open`
+            // returns.
+            thread_status.advance(RUNNING);
             if ready_tx.send(Ok(runtime.clone())).is_err() {
                 // The opener gave up waiting; nobody can reach this instance.
                 queue.close();
             }
-            thread_status.advance(RUNNING);
             let context = Arc::new(HandlerContext {
                 toc: Arc::new(TableOfContent::in_memory()),
                 runtime: runtime.clone(),
@@ -145,7 +152,8 @@ pub(crate) async fn start(
             }));
             let drained =
                 drained.unwrap_or_else(|| Drained::failed("the instance loop did not finish"));
-            let pools = runtime.shutdown(drained.deadline);
+            let pools =
+                runtime.shutdown(drained.deadline.max(Instant::now()) + POOL_TEARDOWN_GRACE);
             thread_status.advance(STOPPED);
             let _ = report_tx.send(drained.into_report(pools));
         })
@@ -215,8 +223,9 @@ async fn serve(
     while let Some(message) = next_message(&queue, idle_spin).await {
         #[cfg(feature = "test-requests")]
         let message = match message.request {
-            Request::Test(crate::protocol::TestRequest::HoldInstance(gate)) => {
-                let _ = gate.await;
+            Request::Test(crate::protocol::TestRequest::HoldInstance { held, release }) => {
+                let _ = held.send(());
+                let _ = release.await;
                 let _ = message.reply.send(Ok(Response::Done));
                 continue;
             }
@@ -285,7 +294,9 @@ async fn next_message(queue: &Receiver<Message>, idle_spin: Duration) -> Option<
 }
 
 /// Spawn `message`'s request on its pool. The task answers on the message's oneshot, turns a
-/// panic into [`RroError::Internal`], and skips the work if the caller has already given up.
+/// panic into [`RroError::Internal`], and stops working for a caller that has given up: it is
+/// skipped if the caller left while it was queued, dropped at its next await point if the
+/// caller leaves meanwhile, and long synchronous work polls `cancelled` between chunks.
 fn dispatch(context: &Arc<HandlerContext>, message: Message, in_flight: async_channel::Sender<()>) {
     let pool = message.request.pool();
     let task_context = context.clone();
@@ -297,14 +308,26 @@ fn dispatch(context: &Arc<HandlerContext>, message: Message, in_flight: async_ch
             if reply.is_canceled() {
                 return;
             }
-            let cancelled = || reply.is_canceled();
-            let outcome = AssertUnwindSafe(handle(&task_context, request, &cancelled))
-                .catch_unwind()
-                .await;
+            // Shared by the synchronous check and the cancellation future; never contended
+            // across threads in practice, since both run inside this one task.
+            let reply = Mutex::new(reply);
+            let lock = || reply.lock().unwrap_or_else(|p| p.into_inner());
+            let cancelled = || lock().is_canceled();
+            let work = AssertUnwindSafe(handle(&task_context, request, &cancelled)).catch_unwind();
+            let caller_left = futures::future::poll_fn(|cx| lock().poll_canceled(cx));
             let result =
-                outcome.unwrap_or_else(|panic| Err(RroError::Internal(panic_message(&*panic))));
+                match futures::future::select(std::pin::pin!(work), std::pin::pin!(caller_left))
+                    .await
+                {
+                    futures::future::Either::Left((outcome, _)) => outcome
+                        .unwrap_or_else(|panic| Err(RroError::Internal(panic_message(&*panic)))),
+                    futures::future::Either::Right(_) => return,
+                };
             // The caller may have timed out meanwhile; then nobody wants the answer.
-            let _ = reply.send(result);
+            let _ = reply
+                .into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .send(result);
         }),
     );
 }

@@ -121,9 +121,13 @@ pub enum TestRequest {
     Sleep(std::time::Duration),
     /// Panic on the general pool with this message.
     Panic(String),
-    /// Stop the instance loop from receiving until the sender side of this channel fires or is
-    /// dropped, so that the request queue fills up.
-    HoldInstance(oneshot::Receiver<()>),
+    /// Stop the instance loop from receiving, so that the request queue fills up.
+    HoldInstance {
+        /// Fired when the instance loop has taken this request and stopped receiving.
+        held: oneshot::Sender<()>,
+        /// The loop resumes when this fires or its sender is dropped.
+        release: oneshot::Receiver<()>,
+    },
 }
 
 impl Request {
@@ -204,4 +208,48 @@ pub struct Message {
     pub request: Request,
     /// Where the answer goes; dropped unanswered only when the instance is torn down.
     pub reply: oneshot::Sender<Result<Response, RroError>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::{Distance, VectorParams};
+
+    #[test]
+    fn each_request_kind_runs_on_its_pool() {
+        let name = || "c".to_owned();
+        let search = Request::Query(QueryRequest::Search {
+            collection: name(),
+            request: SearchRequest::new(vec![1.0], 1),
+        });
+        assert_eq!(search.pool(), Pool::Search);
+        assert_eq!(
+            Request::Points(PointsRequest::Count { collection: name() }).pool(),
+            Pool::Search
+        );
+        let upsert = Request::Points(PointsRequest::Upsert {
+            collection: name(),
+            points: UpsertPoints { points: vec![] },
+        });
+        assert_eq!(upsert.pool(), Pool::Update);
+        let delete = Request::Points(PointsRequest::Delete {
+            collection: name(),
+            selector: PointsSelector { points: vec![] },
+        });
+        assert_eq!(delete.pool(), Pool::Update);
+        let get = Request::Points(PointsRequest::Get {
+            collection: name(),
+            request: GetPoints::new([1u64]),
+        });
+        assert_eq!(get.pool(), Pool::General);
+        let create = CollectionRequest::Create {
+            name: name(),
+            config: VectorParams::new(1, Distance::Dot).into(),
+        };
+        assert_eq!(Request::Collections(create).pool(), Pool::General);
+        assert_eq!(
+            Request::Admin(AdminRequest::HealthCheck).pool(),
+            Pool::General
+        );
+    }
 }

@@ -108,11 +108,18 @@ fn run_worker(executor: &Executor<'static>, stopped: &async_channel::Receiver<()
         if stopped.is_closed() {
             return;
         }
-        let next = future::or(async { Some(executor.tick().await) }, async {
-            let _ = stopped.recv().await;
-            None
-        });
-        if future::block_on(next).is_none() {
+        // `true`: a task ran; `false`: the pool is stopping.
+        let next = future::or(
+            async {
+                executor.tick().await;
+                true
+            },
+            async {
+                let _ = stopped.recv().await;
+                false
+            },
+        );
+        if !future::block_on(next) {
             return;
         }
     }

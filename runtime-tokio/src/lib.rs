@@ -3,7 +3,8 @@
 //!
 //! Timers come from the general runtime and may be polled from any thread, including threads
 //! of another executor: a tokio-backed instance works inside a smol application. After the
-//! runtimes are gone a timer completes at once instead of panicking.
+//! runtimes are gone, pending timers keep their deadlines on an async-io timer instead of
+//! panicking.
 //!
 //! ```
 //! let client = futures::executor::block_on(rro_core::RroClient::open(
@@ -104,15 +105,18 @@ impl Runtime for TokioRuntime {
     }
 
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        let deadline = Instant::now() + duration;
         let alive = self.alive.read().unwrap_or_else(|p| p.into_inner());
-        if !*alive {
-            return Box::pin(std::future::ready(()));
-        }
-        // Entering the handle lets the timer be created on a thread tokio does not know.
-        let _entered = self.handles[index(Pool::General)].enter();
-        let sleep = Box::pin(tokio::time::sleep(duration));
+        let timer = if *alive {
+            // Entering the handle lets the timer be created on a thread tokio does not know.
+            let _entered = self.handles[index(Pool::General)].enter();
+            Timer::Tokio(Box::pin(tokio::time::sleep(duration)))
+        } else {
+            Timer::Fallback(async_io::Timer::at(deadline))
+        };
         Box::pin(GuardedSleep {
-            sleep,
+            timer,
+            deadline,
             alive: self.alive.clone(),
         })
     }
@@ -137,22 +141,41 @@ impl Runtime for TokioRuntime {
     }
 }
 
-/// A tokio sleep that completes at once instead of touching a runtime that has shut down.
+/// A tokio sleep that never touches a runtime that has shut down (tokio would panic): from
+/// then on the same deadline is kept by an async-io timer. Waits that span the teardown, such
+/// as a client waiting for the shutdown report, need a timer that outlives the runtimes.
 struct GuardedSleep {
-    sleep: Pin<Box<tokio::time::Sleep>>,
+    timer: Timer,
+    deadline: Instant,
     alive: Arc<RwLock<bool>>,
+}
+
+enum Timer {
+    Tokio(Pin<Box<tokio::time::Sleep>>),
+    Fallback(async_io::Timer),
 }
 
 impl Future for GuardedSleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let alive = self.alive.clone();
-        let alive = alive.read().unwrap_or_else(|p| p.into_inner());
-        if !*alive {
-            return Poll::Ready(());
+        let this = &mut *self;
+        {
+            // Held while polling, so the runtimes cannot be torn down under the tokio timer.
+            let alive = this.alive.read().unwrap_or_else(|p| p.into_inner());
+            match &mut this.timer {
+                Timer::Tokio(sleep) if *alive => return sleep.as_mut().poll(cx),
+                Timer::Tokio(_) => {}
+                Timer::Fallback(_) => {}
+            }
         }
-        self.sleep.as_mut().poll(cx)
+        if let Timer::Tokio(_) = this.timer {
+            this.timer = Timer::Fallback(async_io::Timer::at(this.deadline));
+        }
+        match &mut this.timer {
+            Timer::Fallback(timer) => Pin::new(timer).poll(cx).map(|_| ()),
+            Timer::Tokio(_) => Poll::Pending,
+        }
     }
 }
 
