@@ -55,11 +55,12 @@ async fn run() -> Result<(), rro::RroError> {
         );
     }
 
-    let amelie = client.get_points("films", GetPoints::new([3u64])).await?;
-    println!(
-        "point 3: {}",
-        serde_json::to_string(&amelie[0]).unwrap_or_default()
-    );
+    for point in client.get_points("films", GetPoints::new([3u64])).await? {
+        println!(
+            "point 3: {}",
+            serde_json::to_string(&point).unwrap_or_default()
+        );
+    }
     println!("count: {}", client.count_points("films").await?);
     println!("health: {:?}", client.health_check().await?);
 
