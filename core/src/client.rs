@@ -6,6 +6,10 @@ use std::time::Duration;
 
 use async_channel::{Sender, TrySendError};
 use futures::channel::oneshot;
+use futures::future::{select, Either};
+use std::pin::pin;
+
+use crate::deadline::Deadlines;
 
 use crate::config::Config;
 use crate::error::{Result, RroError};
@@ -18,7 +22,7 @@ use crate::protocol::{
     AdminRequest, CollectionRequest, HealthInfo, Message, PointsRequest, QueryRequest, Request,
     Response,
 };
-use crate::runtime::{timeout, Backend, Runtime};
+use crate::runtime::{timeout, Backend, Spawner};
 
 /// Take the expected variant out of a response, or report the mismatch as an internal error.
 macro_rules! expect_response {
@@ -47,7 +51,8 @@ struct CallOptions {
 
 struct Inner {
     sender: Sender<Message>,
-    runtime: Arc<dyn Runtime>,
+    runtime: Arc<dyn Spawner>,
+    deadlines: Arc<Deadlines>,
     status: Arc<Status>,
     report: futures::future::Shared<oneshot::Receiver<ShutdownReport>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -100,6 +105,7 @@ impl RroClient {
             inner: Arc::new(Inner {
                 sender,
                 runtime: started.runtime,
+                deadlines: started.deadlines,
                 status: started.status,
                 report: started.report,
                 thread: Mutex::new(Some(started.thread)),
@@ -177,9 +183,11 @@ impl RroClient {
                 Err(oneshot::Canceled) => Err(RroError::ResponseRecv),
             }
         };
-        timeout(&*self.inner.runtime, limit, work)
-            .await
-            .unwrap_or(Err(RroError::Timeout(limit)))
+        // The work is polled first: an answer that is ready never loses to the deadline.
+        match select(pin!(work), self.inner.deadlines.after(limit)).await {
+            Either::Left((result, _)) => result,
+            Either::Right(((), _)) => Err(RroError::Timeout(limit)),
+        }
     }
 
     /// Create collection `name`.

@@ -6,13 +6,13 @@ use crate::models::CountResult;
 use crate::protocol::{
     AdminRequest, CollectionRequest, HealthInfo, PointsRequest, QueryRequest, Request, Response,
 };
-use crate::runtime::Runtime;
+use crate::runtime::Spawner;
 use crate::storage::TableOfContent;
 
 /// What a request handler may use.
 pub(crate) struct HandlerContext {
     pub(crate) toc: std::sync::Arc<TableOfContent>,
-    pub(crate) runtime: std::sync::Arc<dyn Runtime>,
+    pub(crate) runtime: std::sync::Arc<dyn Spawner>,
     pub(crate) backend: &'static str,
     /// A receiver of the request queue, only to report its length.
     pub(crate) queue: async_channel::Receiver<crate::protocol::Message>,

@@ -20,12 +20,13 @@ use futures::channel::oneshot;
 use futures::FutureExt;
 
 use crate::config::Config;
+use crate::deadline::Deadlines;
 use crate::error::RroError;
 use crate::handler::{handle, HandlerContext};
 use crate::protocol::Message;
 #[cfg(feature = "test-requests")]
 use crate::protocol::{Request, Response};
-use crate::runtime::{mark_rro_thread, timeout, Backend, Pool, PoolsReport, Runtime};
+use crate::runtime::{mark_rro_thread, timeout, Backend, Pool, PoolsReport, Spawner};
 use crate::storage::TableOfContent;
 
 /// What shutdown achieved.
@@ -103,7 +104,8 @@ impl Status {
 
 /// A started instance, as the client holds it.
 pub(crate) struct Started {
-    pub(crate) runtime: Arc<dyn Runtime>,
+    pub(crate) runtime: Arc<dyn Spawner>,
+    pub(crate) deadlines: Arc<Deadlines>,
     pub(crate) status: Arc<Status>,
     pub(crate) report: futures::future::Shared<oneshot::Receiver<ShutdownReport>>,
     pub(crate) thread: std::thread::JoinHandle<()>,
@@ -116,7 +118,8 @@ pub(crate) async fn start(
     queue: Receiver<Message>,
 ) -> Result<Started, RroError> {
     let status = Arc::new(Status::new(config.shutdown_timeout));
-    let (ready_tx, ready_rx) = oneshot::channel::<std::io::Result<Arc<dyn Runtime>>>();
+    let (ready_tx, ready_rx) =
+        oneshot::channel::<std::io::Result<(Arc<dyn Spawner>, Arc<Deadlines>)>>();
     let (report_tx, report_rx) = oneshot::channel();
     let pool_config = config.pool_config();
     let idle_spin = config.idle_spin;
@@ -135,8 +138,13 @@ pub(crate) async fn start(
             };
             // Running before the opener hears of it, so `is_healthy` is true as soon as `open`
             // returns.
+            let deadlines = Deadlines::new(runtime.clone());
+            runtime.spawn(Pool::General, Box::pin(deadlines.clone().watch()));
             thread_status.advance(RUNNING);
-            if ready_tx.send(Ok(runtime.clone())).is_err() {
+            if ready_tx
+                .send(Ok((runtime.clone(), deadlines.clone())))
+                .is_err()
+            {
                 // The opener gave up waiting; nobody can reach this instance.
                 queue.close();
             }
@@ -154,14 +162,16 @@ pub(crate) async fn start(
                 drained.unwrap_or_else(|| Drained::failed("the instance loop did not finish"));
             let pools =
                 runtime.shutdown(drained.deadline.max(Instant::now()) + POOL_TEARDOWN_GRACE);
+            deadlines.close();
             thread_status.advance(STOPPED);
             let _ = report_tx.send(drained.into_report(pools));
         })
         .map_err(|e| RroError::Startup(format!("cannot spawn the instance thread: {e}")))?;
 
     match ready_rx.await {
-        Ok(Ok(runtime)) => Ok(Started {
+        Ok(Ok((runtime, deadlines))) => Ok(Started {
             runtime,
+            deadlines,
             status,
             report: report_rx.shared(),
             thread,

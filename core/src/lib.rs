@@ -17,9 +17,9 @@
 //! # struct Threads;
 //! # impl Backend for Threads {
 //! #     fn name(&self) -> &'static str { "threads" }
-//! #     fn start(self: Box<Self>, _: &PoolConfig) -> std::io::Result<Arc<dyn Runtime>> { Ok(Arc::new(Threads)) }
+//! #     fn start(self: Box<Self>, _: &PoolConfig) -> std::io::Result<Arc<dyn Spawner>> { Ok(Arc::new(Threads)) }
 //! # }
-//! # impl Runtime for Threads {
+//! # impl Spawner for Threads {
 //! #     fn spawn(&self, _: Pool, f: BoxFuture<'static, ()>) { std::thread::spawn(move || futures::executor::block_on(f)); }
 //! #     fn sleep(&self, d: Duration) -> BoxFuture<'static, ()> {
 //! #         let (tx, rx) = futures::channel::oneshot::channel::<()>();
@@ -47,6 +47,7 @@
 
 mod client;
 mod config;
+mod deadline;
 mod error;
 mod handler;
 mod instance;

@@ -2,16 +2,16 @@
 //!
 //! rro-core never names tokio or smol. A backend crate implements two small object-safe
 //! traits: [`Backend`], which builds the three pools once, on the instance thread, and the
-//! [`Runtime`] it returns, which spawns onto those pools, provides timers, drives the instance
+//! [`Spawner`] it returns, which spawns onto those pools, provides timers, drives the instance
 //! loop and finally tears the pools down on the same thread.
 //!
 //! # Notes for implementors
-//! - [`Runtime::sleep`] must work when polled from any thread, including threads of another
+//! - [`Spawner::sleep`] must work when polled from any thread, including threads of another
 //!   executor (a tokio backend inside a smol application), and must never panic: after
-//!   [`Runtime::shutdown`] it may complete at once.
+//!   [`Spawner::shutdown`] it may complete at once.
 //! - A timeout is a race of the work against a sleep (see [`timeout`]); the work is polled first,
 //!   so an answer that is ready never loses to a timer that fired in the same wake-up.
-//! - [`Runtime::shutdown`] runs on the instance thread, outside any async context, so a backend
+//! - [`Spawner::shutdown`] runs on the instance thread, outside any async context, so a backend
 //!   may block there (a tokio runtime must never be dropped inside async code).
 
 use std::future::Future;
@@ -19,7 +19,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A boxed, sendable future: what crosses the [`Runtime`] trait.
+/// A boxed, sendable future: what crosses the [`Spawner`] trait.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The three pools every instance owns.
@@ -92,11 +92,11 @@ pub trait Backend: Send + 'static {
     fn name(&self) -> &'static str;
 
     /// Build the three pools on the current thread and return the runtime that drives them.
-    fn start(self: Box<Self>, config: &PoolConfig) -> std::io::Result<Arc<dyn Runtime>>;
+    fn start(self: Box<Self>, config: &PoolConfig) -> std::io::Result<Arc<dyn Spawner>>;
 }
 
-/// A running set of pools plus the timers that go with them. Shared as `Arc<dyn Runtime>`.
-pub trait Runtime: Send + Sync + 'static {
+/// A running set of pools plus the timers that go with them. Shared as `Arc<dyn Spawner>`.
+pub trait Spawner: Send + Sync + 'static {
     /// Drive `future` to completion in the background on `pool`. After shutdown the future is
     /// dropped unpolled.
     fn spawn(&self, pool: Pool, future: BoxFuture<'static, ()>);
@@ -108,7 +108,7 @@ pub trait Runtime: Send + Sync + 'static {
     fn block_on(&self, future: BoxFuture<'_, ()>);
 
     /// Stop every pool thread, waiting for them until `deadline`; called once, on the
-    /// instance thread, after [`Runtime::block_on`] returned.
+    /// instance thread, after [`Spawner::block_on`] returned.
     fn shutdown(&self, deadline: Instant) -> PoolsReport;
 }
 
@@ -118,7 +118,7 @@ pub struct Elapsed;
 
 /// Race `work` against a sleep of `duration` on `runtime`'s timer; the work is polled first.
 pub async fn timeout<T>(
-    runtime: &dyn Runtime,
+    runtime: &dyn Spawner,
     duration: Duration,
     work: impl Future<Output = T>,
 ) -> Result<T, Elapsed> {

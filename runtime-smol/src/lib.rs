@@ -16,7 +16,7 @@ mod pool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rro_core::runtime::{Backend, BoxFuture, Pool, PoolConfig, PoolsReport, Runtime};
+use rro_core::runtime::{Backend, BoxFuture, Pool, PoolConfig, PoolsReport, Spawner};
 
 use pool::ExecutorPool;
 
@@ -29,7 +29,7 @@ impl Backend for SmolBackend {
         "smol"
     }
 
-    fn start(self: Box<Self>, config: &PoolConfig) -> std::io::Result<Arc<dyn Runtime>> {
+    fn start(self: Box<Self>, config: &PoolConfig) -> std::io::Result<Arc<dyn Spawner>> {
         let pools = [
             ExecutorPool::start(config, Pool::Search)?,
             ExecutorPool::start(config, Pool::Update)?,
@@ -53,7 +53,7 @@ impl SmolRuntime {
     }
 }
 
-impl Runtime for SmolRuntime {
+impl Spawner for SmolRuntime {
     fn spawn(&self, pool: Pool, future: BoxFuture<'static, ()>) {
         self.pool(pool).spawn(future);
     }

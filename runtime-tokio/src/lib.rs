@@ -24,7 +24,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use rro_core::runtime::{
-    mark_rro_thread, Backend, BoxFuture, Pool, PoolConfig, PoolsReport, Runtime,
+    mark_rro_thread, Backend, BoxFuture, Pool, PoolConfig, PoolsReport, Spawner,
 };
 
 /// The tokio version this backend runs on, for applications that want to share it.
@@ -39,7 +39,7 @@ impl Backend for TokioBackend {
         "tokio"
     }
 
-    fn start(self: Box<Self>, config: &PoolConfig) -> std::io::Result<Arc<dyn Runtime>> {
+    fn start(self: Box<Self>, config: &PoolConfig) -> std::io::Result<Arc<dyn Spawner>> {
         let live_threads = Arc::new(AtomicUsize::new(0));
         let build = |pool| build_runtime(config, pool, &live_threads);
         let runtimes = [
@@ -82,7 +82,7 @@ fn build_runtime(
 /// The three runtimes of one instance, plus the handles every spawn goes through.
 struct TokioRuntime {
     handles: [tokio::runtime::Handle; 3],
-    /// Taken and shut down by [`Runtime::shutdown`] on the instance thread.
+    /// Taken and shut down by [`Spawner::shutdown`] on the instance thread.
     runtimes: Mutex<Option<[tokio::runtime::Runtime; 3]>>,
     /// `false` once the runtimes are being torn down. Timers hold a read guard while they poll,
     /// so no tokio timer is polled after its runtime is gone (tokio would panic).
@@ -98,7 +98,7 @@ fn index(pool: Pool) -> usize {
     }
 }
 
-impl Runtime for TokioRuntime {
+impl Spawner for TokioRuntime {
     fn spawn(&self, pool: Pool, future: BoxFuture<'static, ()>) {
         // A runtime that is shut down drops the task unpolled, which is the contract.
         drop(self.handles[index(pool)].spawn(future));
