@@ -21,6 +21,7 @@ backend_tests!(
     shutdown_deadline_abandons_stuck_work,
     dropping_the_last_handle_shuts_down_without_blocking,
     caller_that_gives_up_cancels_the_work,
+    earlier_deadline_fires_while_a_later_one_is_pending,
 );
 
 fn sleep(duration: Duration) -> Request {
@@ -259,4 +260,25 @@ async fn caller_that_gives_up_cancels_the_work(ctx: Ctx) {
     let report = client.shutdown().await.unwrap();
     assert_eq!(report.requests_abandoned, 0, "{report:?}");
     assert!(report.elapsed < Duration::from_secs(20));
+}
+
+async fn earlier_deadline_fires_while_a_later_one_is_pending(ctx: Ctx) {
+    let client = ctx.open_default().await;
+    // The watchdog sleeps until the 30 s deadline of the first call ...
+    let mut long = Box::pin(client.request(sleep(Duration::from_secs(600))));
+    assert!(futures::poll!(long.as_mut()).is_pending());
+    // ... and must be re-armed for a call that gives up much sooner.
+    for limit in [Duration::from_millis(20), Duration::from_millis(5)] {
+        let started = Instant::now();
+        assert_eq!(
+            client
+                .with_timeout(limit)
+                .request(sleep(Duration::from_secs(600)))
+                .await,
+            Err(RroError::Timeout(limit))
+        );
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+    drop(long);
+    client.shutdown().await.unwrap();
 }

@@ -26,7 +26,7 @@ use crate::handler::{handle, HandlerContext};
 use crate::protocol::Message;
 #[cfg(feature = "test-requests")]
 use crate::protocol::{Request, Response};
-use crate::runtime::{mark_rro_thread, timeout, Backend, Pool, PoolsReport, Spawner};
+use crate::runtime::{mark_rro_thread, timeout, Backend, IdleSpin, Pool, PoolsReport, Spawner};
 use crate::storage::TableOfContent;
 
 /// What shutdown achieved.
@@ -289,15 +289,12 @@ async fn next_message(queue: &Receiver<Message>, idle_spin: Duration) -> Option<
         Err(TryRecvError::Closed) => return None,
         Err(TryRecvError::Empty) => {}
     }
-    if !idle_spin.is_zero() {
-        let start = Instant::now();
-        while start.elapsed() < idle_spin {
-            std::hint::spin_loop();
-            match queue.try_recv() {
-                Ok(message) => return Some(message),
-                Err(TryRecvError::Closed) => return None,
-                Err(TryRecvError::Empty) => {}
-            }
+    let mut spin = IdleSpin::new(idle_spin);
+    while spin.keep_spinning() {
+        match queue.try_recv() {
+            Ok(message) => return Some(message),
+            Err(TryRecvError::Closed) => return None,
+            Err(TryRecvError::Empty) => {}
         }
     }
     queue.recv().await.ok()

@@ -145,3 +145,55 @@ pub fn mark_rro_thread() {
 pub fn on_rro_thread() -> bool {
     ON_RRO_THREAD.with(|flag| flag.get())
 }
+
+/// Bounded busy-waiting for idle instance and pool threads, shared by the instance loop and the
+/// backends' pools.
+///
+/// Waking a parked thread costs tens of microseconds on a virtual machine, more than most
+/// requests; a thread that keeps looking for work for a short while after its last task picks
+/// up the next one without that cost. On a machine with few cores a spinning thread competes
+/// with the threads doing the work, so the spin yields its core to any runnable thread and
+/// reads the clock only now and then.
+#[derive(Debug)]
+pub struct IdleSpin {
+    limit: Duration,
+    started: Instant,
+    rounds: u32,
+}
+
+impl IdleSpin {
+    /// Start a spin window of `limit` (zero: no spinning at all).
+    pub fn new(limit: Duration) -> Self {
+        IdleSpin {
+            limit,
+            started: Instant::now(),
+            rounds: 0,
+        }
+    }
+
+    /// Start the window again, after work was found.
+    pub fn reset(&mut self) {
+        self.started = Instant::now();
+        self.rounds = 0;
+    }
+
+    /// Wait a moment; `false` once the window is over and the caller should park.
+    pub fn keep_spinning(&mut self) -> bool {
+        if self.limit.is_zero() {
+            return false;
+        }
+        self.rounds = self.rounds.wrapping_add(1);
+        if self.rounds % YIELD_EVERY == 0 {
+            if self.started.elapsed() >= self.limit {
+                return false;
+            }
+            std::thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
+        true
+    }
+}
+
+/// Spin rounds between two clock reads (each also yields the core to any runnable thread).
+const YIELD_EVERY: u32 = 16;
