@@ -11,6 +11,8 @@
 //! # Ok::<_, rro_core::RroError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod pool;
 
 use std::sync::Arc;

@@ -16,6 +16,8 @@
 //! # Ok::<_, rro_core::RroError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};

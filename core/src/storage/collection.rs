@@ -45,7 +45,7 @@ pub struct Collection {
 }
 
 impl Collection {
-    /// An empty collection with `params`; refuses a size of 0 or above [`MAX_DIMENSION`].
+    /// An empty collection with `params`; refuses a size of 0 or above 65,536.
     pub fn new(params: VectorParams) -> Result<Self, StorageError> {
         if params.size == 0 || params.size > MAX_DIMENSION {
             return Err(StorageError::BadRequest(format!(

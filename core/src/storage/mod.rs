@@ -1,7 +1,7 @@
 //! The storage engine: plain synchronous Rust, called from pool threads.
 //!
 //! [`TableOfContent`] owns the collections of one instance. For now every collection lives in
-//! memory ([`collection`]); durable segments and a WAL replace that layer without changing this
+//! memory (see [`Collection`]); durable segments and a WAL replace that layer without changing this
 //! module's interface.
 
 mod collection;
