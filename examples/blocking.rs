@@ -13,10 +13,14 @@ fn main() -> Result<(), rro::RroError> {
     client.upsert_points(
         "colors",
         vec![
-            PointStruct::new(1u64, vec![1.0, 0.0, 0.0]).with_payload(json!({"name": "red"})),
-            PointStruct::new(2u64, vec![0.0, 1.0, 0.0]).with_payload(json!({"name": "green"})),
-            PointStruct::new(3u64, vec![0.0, 0.0, 1.0]).with_payload(json!({"name": "blue"})),
-            PointStruct::new(4u64, vec![0.6, 0.3, 0.5]).with_payload(json!({"name": "mauve"})),
+            PointStruct::new(1u64, vec![1.0, 0.0, 0.0])
+                .with_payload(rro::payload!({"name": "red"})),
+            PointStruct::new(2u64, vec![0.0, 1.0, 0.0])
+                .with_payload(rro::payload!({"name": "green"})),
+            PointStruct::new(3u64, vec![0.0, 0.0, 1.0])
+                .with_payload(rro::payload!({"name": "blue"})),
+            PointStruct::new(4u64, vec![0.6, 0.3, 0.5])
+                .with_payload(rro::payload!({"name": "mauve"})),
         ],
     )?;
     println!("points: {}", client.count_points("colors")?);

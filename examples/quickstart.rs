@@ -3,7 +3,6 @@
 //! Run with `cargo run --example quickstart`.
 
 use rro::models::{Distance, GetPoints, PointStruct, SearchRequest, VectorParams};
-use serde_json::json;
 
 fn main() -> Result<(), rro::RroError> {
     // The application's own runtime; rro runs its pools on threads of its own.
@@ -34,7 +33,8 @@ async fn run() -> Result<(), rro::RroError> {
     let points = films
         .iter()
         .map(|(id, v, title, year)| {
-            PointStruct::new(*id, v.to_vec()).with_payload(json!({"title": title, "year": year}))
+            PointStruct::new(*id, v.to_vec())
+                .with_payload(rro::payload!({"title": title, "year": year}))
         })
         .collect();
     let written = client.upsert_points("films", points).await?;

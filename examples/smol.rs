@@ -15,10 +15,14 @@ fn main() -> Result<(), rro::RroError> {
             .create_collection("cities", VectorParams::new(3, Distance::Euclid))
             .await?;
         let points = vec![
-            PointStruct::new(1u64, vec![52.5, 13.4, 0.0]).with_payload(json!({"city": "Berlin"})),
-            PointStruct::new(2u64, vec![48.9, 2.4, 0.0]).with_payload(json!({"city": "Paris"})),
-            PointStruct::new(3u64, vec![51.5, -0.1, 0.0]).with_payload(json!({"city": "London"})),
-            PointStruct::new(4u64, vec![50.1, 14.4, 0.0]).with_payload(json!({"city": "Prague"})),
+            PointStruct::new(1u64, vec![52.5, 13.4, 0.0])
+                .with_payload(rro::payload!({"city": "Berlin"})),
+            PointStruct::new(2u64, vec![48.9, 2.4, 0.0])
+                .with_payload(rro::payload!({"city": "Paris"})),
+            PointStruct::new(3u64, vec![51.5, -0.1, 0.0])
+                .with_payload(rro::payload!({"city": "London"})),
+            PointStruct::new(4u64, vec![50.1, 14.4, 0.0])
+                .with_payload(rro::payload!({"city": "Prague"})),
         ];
         client.upsert_points("cities", points).await?;
 

@@ -28,7 +28,7 @@ async fn add_note(
     text_vector: Vec<f32>,
     title: String,
 ) -> Result<u64, String> {
-    let point = PointStruct::new(id, text_vector).with_payload(json!({ "title": title }));
+    let point = PointStruct::new(id, text_vector).with_payload(rro::payload!({ "title": title }));
     let written = state
         .db
         .upsert_points(NOTES, vec![point])

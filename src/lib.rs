@@ -7,15 +7,14 @@
 //! # #[cfg(feature = "tokio")]
 //! # fn main() -> Result<(), rro::RroError> {
 //! use rro::models::{Distance, PointStruct, SearchRequest, VectorParams};
-//! use serde_json::json;
 //!
 //! futures::executor::block_on(async {
 //!     let client = rro::open(rro::Config::in_memory()).await?;
 //!     client.create_collection("docs", VectorParams::new(3, Distance::Cosine)).await?;
 //!     client
 //!         .upsert_points("docs", vec![
-//!             PointStruct::new(1u64, vec![0.9, 0.1, 0.0]).with_payload(json!({"lang": "en"})),
-//!             PointStruct::new(2u64, vec![0.0, 1.0, 0.0]).with_payload(json!({"lang": "de"})),
+//!             PointStruct::new(1u64, vec![0.9, 0.1, 0.0]).with_payload(rro::payload!({"lang": "en"})),
+//!             PointStruct::new(2u64, vec![0.0, 1.0, 0.0]).with_payload(rro::payload!({"lang": "de"})),
 //!         ])
 //!         .await?;
 //!     let hits = client.search("docs", SearchRequest::new(vec![1.0, 0.0, 0.0], 1).with_payload(true)).await?;
@@ -43,11 +42,11 @@ compile_error!("enable at least one rro backend: feature `tokio` (default) or `s
 
 pub mod blocking;
 
-pub use rro_core::HealthInfo;
 pub use rro_core::{
     models, protocol, runtime, storage, Config, Result, RroClient, RroError, ShutdownReport,
     StorageError, DEFAULT_IDLE_SPIN,
 };
+pub use rro_core::{payload, HealthInfo};
 
 #[cfg(feature = "smol")]
 pub use rro_smol::SmolBackend;

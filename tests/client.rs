@@ -92,9 +92,9 @@ async fn points_round_trip(ctx: Ctx) {
             "p",
             vec![
                 PointStruct::new(1u64, vec![1.0, 2.0])
-                    .with_payload(json!({"lang": "en", "year": 2021})),
+                    .with_payload(rro::payload!({"lang": "en", "year": 2021})),
                 PointStruct::new(2u64, vec![3.0, 4.0]),
-                PointStruct::new(3u64, vec![5.0, 6.0]).with_payload(json!({"lang": "de"})),
+                PointStruct::new(3u64, vec![5.0, 6.0]).with_payload(rro::payload!({"lang": "de"})),
             ],
         )
         .await
@@ -106,7 +106,7 @@ async fn points_round_trip(ctx: Ctx) {
     let second = client
         .upsert_points(
             "p",
-            vec![PointStruct::new(2u64, vec![7.0, 8.0]).with_payload(json!({"v": 2}))],
+            vec![PointStruct::new(2u64, vec![7.0, 8.0]).with_payload(rro::payload!({"v": 2}))],
         )
         .await
         .unwrap();
@@ -171,7 +171,7 @@ async fn search_round_trip(ctx: Ctx) {
                     angle.sin() * (1.0 + i as f32),
                 ],
             )
-            .with_payload(json!({ "i": i }))
+            .with_payload(rro::payload!({ "i": i }))
         })
         .collect();
     client.upsert_points("cos", points.clone()).await.unwrap();

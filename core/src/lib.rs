@@ -57,6 +57,11 @@ pub mod runtime;
 pub mod storage;
 
 pub use client::RroClient;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use serde_json;
+}
 pub use config::{Config, DEFAULT_IDLE_SPIN};
 pub use error::{Result, RroError, StorageError};
 pub use instance::ShutdownReport;

@@ -127,15 +127,30 @@ impl PointStruct {
         }
     }
 
-    /// This point with `payload`, which must be a JSON object (other values become an empty
-    /// payload's absence: `None`).
-    pub fn with_payload(mut self, payload: serde_json::Value) -> Self {
-        self.payload = match payload {
-            serde_json::Value::Object(map) => Some(map),
-            _ => None,
-        };
+    /// This point with `payload`; build one with [`payload!`](crate::payload).
+    pub fn with_payload(mut self, payload: Payload) -> Self {
+        self.payload = Some(payload);
         self
     }
+}
+
+/// Build a [`Payload`] from a JSON object literal, with `serde_json::json!` syntax.
+///
+/// Only an object literal is accepted, so the result is always a payload:
+///
+/// ```
+/// let payload = rro_core::payload!({"lang": "en", "year": 2021, "tags": ["a", "b"]});
+/// assert_eq!(payload["year"], 2021);
+/// ```
+#[macro_export]
+macro_rules! payload {
+    ({ $($body:tt)* }) => {
+        match $crate::__private::serde_json::json!({ $($body)* }) {
+            $crate::__private::serde_json::Value::Object(map) => map,
+            // `json!` turns an object literal into an object; this arm only satisfies the type.
+            _ => $crate::models::Payload::new(),
+        }
+    };
 }
 
 /// Body of `PUT /collections/{name}/points`: `{"points": [...]}`.
