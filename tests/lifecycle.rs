@@ -214,19 +214,28 @@ async fn shutdown_deadline_abandons_stuck_work(ctx: Ctx) {
 async fn dropping_the_last_handle_shuts_down_without_blocking(ctx: Ctx) {
     let (config, name) = ctx.unique_config();
     let client = ctx.open(config).await;
-    let clone = client.clone();
-    // A request still in flight when the handles go must not make the drop wait for it.
-    let slow = client.request(sleep(Duration::from_millis(300)));
-    drop(slow);
     client.health_check().await.unwrap();
-    let started = Instant::now();
+    // Hold the instance loop on a gate that is released only after the handles are dropped:
+    // if dropping the last handle waited for the instance, this test would deadlock (and the
+    // harness's hard timeout would fail it).
+    let (held_tx, held) = oneshot::channel();
+    let (release, release_rx) = oneshot::channel();
+    let holder = client.clone();
+    let mut hold = Box::pin(async move {
+        holder
+            .request(Request::Test(TestRequest::HoldInstance {
+                held: held_tx,
+                release: release_rx,
+            }))
+            .await
+    });
+    assert!(futures::poll!(hold.as_mut()).is_pending());
+    held.await.unwrap();
+    drop(hold);
+    let clone = client.clone();
     drop(client);
     drop(clone);
-    let drop_took = started.elapsed();
-    assert!(
-        drop_took < Duration::from_millis(100),
-        "drop returned after {drop_took:?}"
-    );
+    release.send(()).unwrap();
     // The instance winds down on its own; wait for its threads to disappear.
     let deadline = Instant::now() + Duration::from_secs(30);
     while !live_threads(&name).is_empty() {
