@@ -1,7 +1,7 @@
 //! Runs one request against the storage engine. Called on the pool the request belongs to;
 //! everything here is synchronous storage work except the test-only sleep.
 
-use crate::error::{RroError, StorageError};
+use crate::error::RroError;
 use crate::models::CountResult;
 use crate::protocol::{
     AdminRequest, CollectionRequest, HealthInfo, PointsRequest, QueryRequest, Request, Response,
@@ -63,9 +63,9 @@ pub(crate) async fn handle(
                 Some(hits) => Response::Scored(hits),
                 // Nobody is waiting for this answer any more; whatever we send is dropped.
                 None => {
-                    return Err(RroError::Storage(StorageError::BadRequest(
-                        "search cancelled".into(),
-                    )))
+                    return Err(RroError::Internal(
+                        "search abandoned: the caller gave up".into(),
+                    ))
                 }
             }
         }

@@ -136,10 +136,10 @@ pub(crate) async fn start(
                     return;
                 }
             };
-            // Running before the opener hears of it, so `is_healthy` is true as soon as `open`
-            // returns.
             let deadlines = Deadlines::new(runtime.clone());
             runtime.spawn(Pool::General, Box::pin(deadlines.clone().watch()));
+            // Running before the opener hears of it, so `is_healthy` is true as soon as `open`
+            // returns.
             thread_status.advance(RUNNING);
             if ready_tx
                 .send(Ok((runtime.clone(), deadlines.clone())))
