@@ -6,7 +6,7 @@ use std::pin::pin;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use common::{live_threads, Ctx};
+use common::{assert_threads_gone, live_threads, Ctx};
 use futures::channel::oneshot;
 use futures::future::join_all;
 use rro::models::{Distance, PointStruct, VectorParams};
@@ -176,11 +176,7 @@ async fn shutdown_with_100_in_flight_answers_all_and_stops_every_thread(ctx: Ctx
         results.iter().any(Result::is_ok),
         "requests queued before shutdown are served"
     );
-    assert_eq!(
-        live_threads(&name),
-        Vec::<String>::new(),
-        "every rro thread is joined"
-    );
+    assert_threads_gone(&name);
     assert!(!client.is_healthy());
     assert_eq!(client.health_check().await, Err(RroError::ChannelClosed));
     assert_eq!(
@@ -208,7 +204,7 @@ async fn shutdown_deadline_abandons_stuck_work(ctx: Ctx) {
         "the deadline bounds shutdown"
     );
     assert_eq!(stuck, Err(RroError::ChannelClosed));
-    assert_eq!(live_threads(&name), Vec::<String>::new());
+    assert_threads_gone(&name);
 }
 
 async fn dropping_the_last_handle_shuts_down_without_blocking(ctx: Ctx) {
@@ -236,16 +232,8 @@ async fn dropping_the_last_handle_shuts_down_without_blocking(ctx: Ctx) {
     drop(client);
     drop(clone);
     release.send(()).unwrap();
-    // The instance winds down on its own; wait for its threads to disappear.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !live_threads(&name).is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "threads still alive: {:?}",
-            live_threads(&name)
-        );
-        std::thread::yield_now();
-    }
+    // The instance winds down on its own.
+    assert_threads_gone(&name);
 }
 
 async fn caller_that_gives_up_cancels_the_work(ctx: Ctx) {

@@ -148,6 +148,26 @@ pub fn live_threads(prefix: &str) -> Vec<String> {
         .collect()
 }
 
+/// Assert that no thread whose name starts with `prefix` is left.
+///
+/// `shutdown()` joins every rro thread, but `pthread_join` returns when the thread's exit
+/// clears its tid, slightly before the kernel removes the task from `/proc`; on a loaded
+/// machine that window is visible. So a joined thread is allowed a bounded moment to vanish.
+pub fn assert_threads_gone(prefix: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = live_threads(prefix);
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "threads still alive: {left:?}"
+        );
+        std::thread::yield_now();
+    }
+}
+
 /// One `#[test]` per enabled backend for each named async scenario `fn name(ctx: Ctx)`.
 #[macro_export]
 macro_rules! backend_tests {
