@@ -26,7 +26,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use rro_core::runtime::{
-    mark_rro_thread, Backend, BoxFuture, Pool, PoolConfig, PoolsReport, Spawner,
+    mark_rro_thread, Backend, BoxFuture, IdleSpin, Pool, PoolConfig, PoolsReport, Spawner,
 };
 
 /// The tokio version this backend runs on, for applications that want to share it.
@@ -67,6 +67,7 @@ fn build_runtime(
     let next_index = AtomicUsize::new(0);
     let names = config.clone();
     let (started, stopped) = (live.clone(), live.clone());
+    let idle_spin = config.idle_spin;
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.threads(pool))
         .thread_name_fn(move || names.thread_name(pool, next_index.fetch_add(1, Ordering::Relaxed)))
@@ -74,11 +75,27 @@ fn build_runtime(
             mark_rro_thread();
             started.fetch_add(1, Ordering::AcqRel);
         })
+        .on_thread_park(move || spin_before_parking(idle_spin))
         .on_thread_stop(move || {
             stopped.fetch_sub(1, Ordering::AcqRel);
         })
         .enable_time()
         .build()
+}
+
+/// Keep a worker that is about to park awake for up to `idle_spin`, until a task is queued.
+///
+/// tokio wakes a second worker whenever a searching worker finds a task, so on a pool of two or
+/// more workers every request costs a parked thread's wake-up unless the workers are still
+/// awake. This hook is user code to tokio, whose parking protocol allows any delay here; the
+/// spin only delays parking, it never takes a task itself.
+fn spin_before_parking(idle_spin: Duration) {
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let metrics = handle.metrics();
+    let mut spin = IdleSpin::new(idle_spin);
+    while metrics.global_queue_depth() == 0 && spin.keep_spinning() {}
 }
 
 /// The three runtimes of one instance, plus the handles every spawn goes through.
