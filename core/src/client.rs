@@ -6,12 +6,9 @@ use std::time::Duration;
 
 use async_channel::{Sender, TrySendError};
 use futures::channel::oneshot;
-use futures::future::{select, Either};
-use std::pin::pin;
-
-use crate::deadline::Deadlines;
 
 use crate::config::Config;
+use crate::deadline::Deadlines;
 use crate::error::{Result, RroError};
 use crate::instance::{self, ShutdownReport, Status};
 use crate::models::{
@@ -22,7 +19,7 @@ use crate::protocol::{
     AdminRequest, CollectionRequest, HealthInfo, Message, PointsRequest, QueryRequest, Request,
     Response,
 };
-use crate::runtime::{timeout, Backend, Spawner};
+use crate::runtime::{race, timeout, Backend, Spawner};
 
 /// Take the expected variant out of a response, or report the mismatch as an internal error.
 macro_rules! expect_response {
@@ -183,11 +180,9 @@ impl RroClient {
                 Err(oneshot::Canceled) => Err(RroError::ResponseRecv),
             }
         };
-        // The work is polled first: an answer that is ready never loses to the deadline.
-        match select(pin!(work), self.inner.deadlines.after(limit)).await {
-            Either::Left((result, _)) => result,
-            Either::Right(((), _)) => Err(RroError::Timeout(limit)),
-        }
+        race(work, self.inner.deadlines.after(limit))
+            .await
+            .unwrap_or(Err(RroError::Timeout(limit)))
     }
 
     /// Create collection `name`.

@@ -116,15 +116,23 @@ pub trait Spawner: Send + Sync + 'static {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Elapsed;
 
-/// Race `work` against a sleep of `duration` on `runtime`'s timer; the work is polled first.
+/// Race `work` against a sleep of `duration` on `runtime`'s timer; see [`race`].
 pub async fn timeout<T>(
     runtime: &dyn Spawner,
     duration: Duration,
     work: impl Future<Output = T>,
 ) -> Result<T, Elapsed> {
+    race(work, runtime.sleep(duration)).await
+}
+
+/// Race `work` against `timer`. The work is polled first, so an answer that is ready never
+/// loses to a timer that fired in the same wake-up.
+pub async fn race<T>(
+    work: impl Future<Output = T>,
+    timer: impl Future<Output = ()>,
+) -> Result<T, Elapsed> {
     use futures::future::{select, Either};
-    let work = std::pin::pin!(work);
-    match select(work, runtime.sleep(duration)).await {
+    match select(std::pin::pin!(work), std::pin::pin!(timer)).await {
         Either::Left((value, _)) => Ok(value),
         Either::Right(((), _)) => Err(Elapsed),
     }

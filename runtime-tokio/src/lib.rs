@@ -179,21 +179,18 @@ impl Future for GuardedSleep {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        {
-            // Held while polling, so the runtimes cannot be torn down under the tokio timer.
-            let alive = this.alive.read().unwrap_or_else(|p| p.into_inner());
+        loop {
             match &mut this.timer {
-                Timer::Tokio(sleep) if *alive => return sleep.as_mut().poll(cx),
-                Timer::Tokio(_) => {}
-                Timer::Fallback(_) => {}
+                Timer::Fallback(timer) => return Pin::new(timer).poll(cx).map(drop),
+                Timer::Tokio(sleep) => {
+                    // Held while polling, so the runtimes cannot be torn down under the timer.
+                    let alive = this.alive.read().unwrap_or_else(|p| p.into_inner());
+                    if *alive {
+                        return sleep.as_mut().poll(cx);
+                    }
+                }
             }
-        }
-        if let Timer::Tokio(_) = this.timer {
             this.timer = Timer::Fallback(async_io::Timer::at(this.deadline));
-        }
-        match &mut this.timer {
-            Timer::Fallback(timer) => Pin::new(timer).poll(cx).map(|_| ()),
-            Timer::Tokio(_) => Poll::Pending,
         }
     }
 }
