@@ -13,11 +13,11 @@ use crate::error::{Result, RroError};
 use crate::instance::{self, ShutdownReport, Status};
 use crate::models::{
     CollectionInfo, CollectionsResponse, CreateCollection, GetPoints, PointStruct, PointsSelector,
-    Record, ScoredPoint, SearchRequest, UpdateResult, UpsertPoints,
+    Record, ScoredPoint, SearchRequest, SnapshotDescription, UpdateResult, UpsertPoints,
 };
 use crate::protocol::{
     AdminRequest, CollectionRequest, HealthInfo, Message, PointsRequest, QueryRequest, Request,
-    Response,
+    Response, SnapshotRequest,
 };
 use crate::runtime::{race, timeout, Backend, Spawner};
 
@@ -282,6 +282,77 @@ impl RroClient {
             request,
         };
         expect_response!(self.request(Request::Query(request)).await?, Response::Scored(hits) => hits)
+    }
+
+    /// Take a snapshot of `collection` into one archive file, while writes to it go on; the
+    /// snapshot holds every write acknowledged before the call. Needs a data directory.
+    pub async fn create_snapshot(&self, collection: &str) -> Result<SnapshotDescription> {
+        let request = SnapshotRequest::Create {
+            collection: collection.to_owned(),
+        };
+        expect_response!(self.request(Request::Snapshots(request)).await?, Response::Snapshot(s) => s)
+    }
+
+    /// The snapshots of `collection`, oldest first (also after the collection was deleted).
+    pub async fn list_snapshots(&self, collection: &str) -> Result<Vec<SnapshotDescription>> {
+        let request = SnapshotRequest::List {
+            collection: collection.to_owned(),
+        };
+        expect_response!(self.request(Request::Snapshots(request)).await?, Response::Snapshots(s) => s)
+    }
+
+    /// Delete snapshot `snapshot` of `collection`; `false` if there was none.
+    pub async fn delete_snapshot(&self, collection: &str, snapshot: &str) -> Result<bool> {
+        let request = SnapshotRequest::Delete {
+            collection: collection.to_owned(),
+            snapshot: snapshot.to_owned(),
+        };
+        expect_response!(self.request(Request::Snapshots(request)).await?, Response::Bool(b) => b)
+    }
+
+    /// Create or replace `collection` with the content of the collection snapshot at
+    /// `location` (a path from [`SnapshotDescription::path`] or a copied file). The archive is
+    /// verified before the existing collection is touched.
+    pub async fn recover_snapshot(
+        &self,
+        collection: &str,
+        location: impl Into<std::path::PathBuf>,
+    ) -> Result<()> {
+        let request = SnapshotRequest::Recover {
+            collection: collection.to_owned(),
+            location: location.into(),
+        };
+        expect_response!(self.request(Request::Snapshots(request)).await?, Response::Done => ())
+    }
+
+    /// Take a snapshot of every collection into one archive file.
+    pub async fn create_full_snapshot(&self) -> Result<SnapshotDescription> {
+        expect_response!(self.request(Request::Snapshots(SnapshotRequest::CreateFull)).await?, Response::Snapshot(s) => s)
+    }
+
+    /// The full snapshots, oldest first.
+    pub async fn list_full_snapshots(&self) -> Result<Vec<SnapshotDescription>> {
+        expect_response!(self.request(Request::Snapshots(SnapshotRequest::ListFull)).await?, Response::Snapshots(s) => s)
+    }
+
+    /// Delete full snapshot `snapshot`; `false` if there was none.
+    pub async fn delete_full_snapshot(&self, snapshot: &str) -> Result<bool> {
+        let request = SnapshotRequest::DeleteFull {
+            snapshot: snapshot.to_owned(),
+        };
+        expect_response!(self.request(Request::Snapshots(request)).await?, Response::Bool(b) => b)
+    }
+
+    /// Recover every collection of the full snapshot at `location`, replacing collections of
+    /// the same names; returns their names.
+    pub async fn recover_full_snapshot(
+        &self,
+        location: impl Into<std::path::PathBuf>,
+    ) -> Result<Vec<String>> {
+        let request = SnapshotRequest::RecoverFull {
+            location: location.into(),
+        };
+        expect_response!(self.request(Request::Snapshots(request)).await?, Response::Names(n) => n)
     }
 
     /// Persist everything written so far.

@@ -1,10 +1,53 @@
 //! Instance configuration, built in code: rro reads no config file and no environment variable.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::runtime::PoolConfig;
 
-/// How an instance is set up. Start from [`Config::in_memory`] and chain setters.
+/// When an acknowledged write reaches the disk.
+///
+/// Every write is appended to the write-ahead log (a `write(2)` into the operating system's
+/// page cache) before it is acknowledged, so under either setting a crash of the *process*
+/// (panic, `kill -9`, OOM kill) loses nothing that was acknowledged. The settings differ on
+/// *power loss or a kernel crash*:
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// `fdatasync` the log before a write batch is acknowledged: an acknowledged write survives
+    /// power loss too (as far as the disk honours flushes). Costs one sync per batch; concurrent
+    /// batches share syncs.
+    Fsync,
+    /// Sync the log in the background at this interval: power loss can lose the writes
+    /// acknowledged during the last interval. The default, with 1 s.
+    Interval(Duration),
+}
+
+impl Default for Durability {
+    fn default() -> Self {
+        Durability::Interval(Duration::from_secs(1))
+    }
+}
+
+/// What opening a data directory does when a file fails its checksum in the middle (a torn
+/// *last* record of the write-ahead log is always cut off, with a warning: it was never
+/// acknowledged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnCorruption {
+    /// Refuse to open, with [`StorageError::Corrupted`](crate::StorageError::Corrupted)
+    /// naming the file and offset. Nothing is changed on disk. The default.
+    #[default]
+    Fail,
+    /// Open read-only with everything before the damage; files are left untouched, so the
+    /// damaged part can still be inspected or repaired, and writes get
+    /// [`StorageError::ReadOnly`](crate::StorageError::ReadOnly).
+    ReadOnly,
+    /// Cut the write-ahead log at the damage, losing the writes logged after it (logged as a
+    /// warning), and open normally. Damaged segment files still fail the open.
+    TruncateWal,
+}
+
+/// How an instance is set up. Start from [`Config::new`] (a data directory) or
+/// [`Config::in_memory`], and chain setters.
 ///
 /// ```
 /// use std::time::Duration;
@@ -24,6 +67,10 @@ pub struct Config {
     pub(crate) channel_capacity: usize,
     pub(crate) thread_name: String,
     pub(crate) idle_spin: Duration,
+    pub(crate) path: Option<PathBuf>,
+    pub(crate) durability: Durability,
+    pub(crate) on_corruption: OnCorruption,
+    pub(crate) wal_checkpoint_bytes: u64,
 }
 
 impl Default for Config {
@@ -39,7 +86,20 @@ impl Default for Config {
 /// An idle instance spins this long once after each burst of work and then costs nothing.
 pub const DEFAULT_IDLE_SPIN: Duration = Duration::from_micros(50);
 
+/// Default size of write-ahead log after which a collection's writes are checkpointed into a
+/// segment and the log is truncated.
+pub const DEFAULT_WAL_CHECKPOINT_BYTES: u64 = 64 << 20;
+
 impl Config {
+    /// An instance that keeps its collections in the data directory `path`, created if
+    /// missing. Only one instance at a time can have a directory open.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Config {
+            path: Some(path.into()),
+            ..Config::in_memory()
+        }
+    }
+
     /// An instance whose collections live in memory only and vanish at shutdown.
     pub fn in_memory() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -53,7 +113,38 @@ impl Config {
             channel_capacity: 1024,
             thread_name: "rro".to_owned(),
             idle_spin: DEFAULT_IDLE_SPIN,
+            path: None,
+            durability: Durability::default(),
+            on_corruption: OnCorruption::default(),
+            wal_checkpoint_bytes: DEFAULT_WAL_CHECKPOINT_BYTES,
         }
+    }
+
+    /// When acknowledged writes reach the disk (default: synced every second); see
+    /// [`Durability`].
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// What to do with a damaged file at open (default: refuse to open); see
+    /// [`OnCorruption`].
+    pub fn on_corruption(mut self, on_corruption: OnCorruption) -> Self {
+        self.on_corruption = on_corruption;
+        self
+    }
+
+    /// Write-ahead log size after which a collection is checkpointed in the background
+    /// (default: [`DEFAULT_WAL_CHECKPOINT_BYTES`]). Smaller means faster restarts, more
+    /// segments.
+    pub fn wal_checkpoint_bytes(mut self, bytes: u64) -> Self {
+        self.wal_checkpoint_bytes = bytes.max(1);
+        self
+    }
+
+    /// The data directory, or `None` in memory.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        self.path.as_deref()
     }
 
     /// Threads of the search pool (default: cores - 1, at least 1).

@@ -51,6 +51,70 @@ pub enum StorageError {
     /// The request is malformed in a way the types could not rule out.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// Reading or writing a file of the data directory failed.
+    #[error("I/O error on `{path}`: {message}")]
+    Io {
+        /// The file or directory.
+        path: String,
+        /// What the operating system said.
+        message: String,
+    },
+    /// A file of the data directory fails its checksum or does not follow its format.
+    /// Nothing was changed; see `Config::on_corruption` for how to open the rest.
+    #[error("`{path}` is damaged at byte {offset}: {reason}")]
+    Corrupted {
+        /// The damaged file.
+        path: String,
+        /// Byte offset of the damage.
+        offset: u64,
+        /// What is wrong there.
+        reason: String,
+    },
+    /// Another instance (in this process or another) has the data directory open.
+    #[error(
+        "data directory `{path}` is already open by another rro instance; shut that one down first"
+    )]
+    AlreadyOpen {
+        /// The data directory.
+        path: String,
+    },
+    /// The instance was opened read-only (or fell back to it after damage) and refuses writes.
+    #[error("the instance is read-only: {reason}")]
+    ReadOnly {
+        /// Why it is read-only.
+        reason: String,
+    },
+    /// The operation needs a data directory, and this instance lives in memory.
+    #[error("{operation} needs a data directory; open the instance with `Config::new(path)`")]
+    NotPersistent {
+        /// What was asked for.
+        operation: &'static str,
+    },
+    /// No snapshot with this name exists.
+    #[error("snapshot `{name}` not found")]
+    SnapshotNotFound {
+        /// The name that was asked for.
+        name: String,
+    },
+}
+
+impl StorageError {
+    /// An [`StorageError::Io`] for `path`.
+    pub fn io(path: &std::path::Path, error: &std::io::Error) -> Self {
+        StorageError::Io {
+            path: path.display().to_string(),
+            message: error.to_string(),
+        }
+    }
+
+    /// A [`StorageError::Corrupted`] for `path` at `offset`.
+    pub fn corrupted(path: &std::path::Path, offset: u64, reason: impl Into<String>) -> Self {
+        StorageError::Corrupted {
+            path: path.display().to_string(),
+            offset,
+            reason: reason.into(),
+        }
+    }
 }
 
 fn point_suffix(point: &Option<String>) -> String {

@@ -5,6 +5,7 @@ use crate::error::RroError;
 use crate::models::CountResult;
 use crate::protocol::{
     AdminRequest, CollectionRequest, HealthInfo, PointsRequest, QueryRequest, Request, Response,
+    SnapshotRequest,
 };
 use crate::runtime::Spawner;
 use crate::storage::TableOfContent;
@@ -50,7 +51,7 @@ pub(crate) async fn handle(
             PointsRequest::Delete {
                 collection,
                 selector,
-            } => Response::Update(toc.collection(&collection)?.delete(&selector)),
+            } => Response::Update(toc.collection(&collection)?.delete(&selector)?),
             PointsRequest::Count { collection } => Response::Count(CountResult {
                 count: toc.collection(&collection)?.count(),
             }),
@@ -79,6 +80,33 @@ pub(crate) async fn handle(
             toc.flush()?;
             Response::Done
         }
+        Request::Snapshots(request) => match request {
+            SnapshotRequest::Create { collection } => {
+                Response::Snapshot(toc.create_snapshot(&collection)?)
+            }
+            SnapshotRequest::List { collection } => {
+                Response::Snapshots(toc.list_snapshots(&collection)?)
+            }
+            SnapshotRequest::Delete {
+                collection,
+                snapshot,
+            } => Response::Bool(toc.delete_snapshot(&collection, &snapshot)?),
+            SnapshotRequest::Recover {
+                collection,
+                location,
+            } => {
+                toc.recover_snapshot(&collection, &location)?;
+                Response::Done
+            }
+            SnapshotRequest::CreateFull => Response::Snapshot(toc.create_full_snapshot()?),
+            SnapshotRequest::ListFull => Response::Snapshots(toc.list_full_snapshots()?),
+            SnapshotRequest::DeleteFull { snapshot } => {
+                Response::Bool(toc.delete_full_snapshot(&snapshot)?)
+            }
+            SnapshotRequest::RecoverFull { location } => {
+                Response::Names(toc.recover_full_snapshot(&location)?)
+            }
+        },
         #[cfg(feature = "test-requests")]
         Request::Test(request) => match request {
             crate::protocol::TestRequest::Sleep(duration) => {

@@ -119,10 +119,11 @@ pub(crate) async fn start(
 ) -> Result<Started, RroError> {
     let status = Arc::new(Status::new(config.shutdown_timeout));
     let (ready_tx, ready_rx) =
-        oneshot::channel::<std::io::Result<(Arc<dyn Spawner>, Arc<Deadlines>)>>();
+        oneshot::channel::<Result<(Arc<dyn Spawner>, Arc<Deadlines>), RroError>>();
     let (report_tx, report_rx) = oneshot::channel();
     let pool_config = config.pool_config();
     let idle_spin = config.idle_spin;
+    let storage_config = config.clone();
     let thread_status = status.clone();
     let thread = std::thread::Builder::new()
         .name(config.thread_name.clone())
@@ -132,12 +133,33 @@ pub(crate) async fn start(
             let runtime = match backend.start(&pool_config) {
                 Ok(runtime) => runtime,
                 Err(error) => {
+                    let _ = ready_tx.send(Err(RroError::Startup(format!(
+                        "cannot build the pools: {error}"
+                    ))));
+                    return;
+                }
+            };
+            let toc = match open_storage(&runtime, storage_config) {
+                Ok(toc) => toc,
+                Err(error) => {
+                    runtime.shutdown(Instant::now() + POOL_TEARDOWN_GRACE);
                     let _ = ready_tx.send(Err(error));
                     return;
                 }
             };
             let deadlines = Deadlines::new(runtime.clone());
             runtime.spawn(Pool::General, Box::pin(deadlines.clone().watch()));
+            if let Some(interval) = toc.flush_interval() {
+                runtime.spawn(
+                    Pool::General,
+                    Box::pin(flush_periodically(
+                        toc.clone(),
+                        runtime.clone(),
+                        interval,
+                        thread_status.clone(),
+                    )),
+                );
+            }
             // Running before the opener hears of it, so `is_healthy` is true as soon as `open`
             // returns.
             thread_status.advance(RUNNING);
@@ -149,7 +171,7 @@ pub(crate) async fn start(
                 queue.close();
             }
             let context = Arc::new(HandlerContext {
-                toc: Arc::new(TableOfContent::in_memory()),
+                toc,
                 runtime: runtime.clone(),
                 backend: backend_name,
                 queue: queue.clone(),
@@ -178,15 +200,77 @@ pub(crate) async fn start(
         }),
         Ok(Err(error)) => {
             let _ = thread.join();
-            Err(RroError::Startup(format!(
-                "cannot build the pools: {error}"
-            )))
+            Err(error)
         }
         Err(_) => {
             let _ = thread.join();
             Err(RroError::Startup(
                 "the instance thread ended during startup".into(),
             ))
+        }
+    }
+}
+
+/// Open the storage on the general pool (loading segments and replaying logs is I/O and CPU
+/// work, which never runs on the instance thread) and wait for it here.
+fn open_storage(
+    runtime: &Arc<dyn Spawner>,
+    config: Config,
+) -> Result<Arc<TableOfContent>, RroError> {
+    let (opened_tx, opened_rx) = oneshot::channel();
+    runtime.spawn(
+        Pool::General,
+        Box::pin(async move {
+            let opened =
+                std::panic::catch_unwind(AssertUnwindSafe(|| TableOfContent::open(&config)));
+            let _ = opened_tx.send(opened);
+        }),
+    );
+    let mut result = None;
+    runtime.block_on(Box::pin(async {
+        result = Some(opened_rx.await);
+    }));
+    match result {
+        Some(Ok(Ok(Ok(toc)))) => Ok(Arc::new(toc)),
+        Some(Ok(Ok(Err(error)))) => Err(error.into()),
+        Some(Ok(Err(panic))) => Err(RroError::Internal(panic_message(&*panic))),
+        Some(Err(_)) | None => Err(RroError::Startup(
+            "the storage could not be opened: its task was dropped".into(),
+        )),
+    }
+}
+
+/// The background flusher: every `interval`, sync the write-ahead logs (what
+/// `Durability::Interval` promises) and checkpoint collections whose log has grown large.
+/// It ends when shutdown begins; shutdown then flushes everything itself.
+async fn flush_periodically(
+    toc: Arc<TableOfContent>,
+    runtime: Arc<dyn Spawner>,
+    interval: Duration,
+    status: Arc<Status>,
+) {
+    let checkpointing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    loop {
+        runtime.sleep(interval).await;
+        if !status.is_running() {
+            return;
+        }
+        if let Err(error) = toc.sync_logs() {
+            log::error!("syncing the write-ahead log failed: {error}");
+        }
+        // Checkpoints write segments: update-pool work, and never two at once.
+        if !checkpointing.swap(true, Ordering::AcqRel) {
+            let toc = toc.clone();
+            let checkpointing = checkpointing.clone();
+            runtime.spawn(
+                Pool::Update,
+                Box::pin(async move {
+                    if let Err(error) = toc.checkpoint_large_logs() {
+                        log::error!("background checkpoint failed: {error}");
+                    }
+                    checkpointing.store(false, Ordering::Release);
+                }),
+            );
         }
     }
 }

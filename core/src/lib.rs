@@ -62,7 +62,9 @@ pub use client::RroClient;
 pub mod __private {
     pub use serde_json;
 }
-pub use config::{Config, DEFAULT_IDLE_SPIN};
+pub use config::{
+    Config, Durability, OnCorruption, DEFAULT_IDLE_SPIN, DEFAULT_WAL_CHECKPOINT_BYTES,
+};
 pub use error::{Result, RroError, StorageError};
 pub use instance::ShutdownReport;
 pub use protocol::HealthInfo;

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::RroError;
 use crate::models::{
     CollectionInfo, CollectionsResponse, CountResult, CreateCollection, GetPoints, PointsSelector,
-    Record, ScoredPoint, SearchRequest, UpdateResult, UpsertPoints,
+    Record, ScoredPoint, SearchRequest, SnapshotDescription, UpdateResult, UpsertPoints,
 };
 use crate::runtime::Pool;
 
@@ -27,6 +27,8 @@ pub enum Request {
     Query(QueryRequest),
     /// Health and maintenance.
     Admin(AdminRequest),
+    /// Create, list, delete and recover snapshots.
+    Snapshots(SnapshotRequest),
     /// Requests that only tests need: slow, panicking, or holding the instance loop.
     #[cfg(feature = "test-requests")]
     Test(TestRequest),
@@ -113,6 +115,49 @@ pub enum AdminRequest {
     Flush,
 }
 
+/// Snapshots of one collection (`collection` set) or of the whole instance.
+#[derive(Debug, Clone)]
+pub enum SnapshotRequest {
+    /// Take a snapshot of a collection.
+    Create {
+        /// The collection.
+        collection: String,
+    },
+    /// List a collection's snapshots.
+    List {
+        /// The collection.
+        collection: String,
+    },
+    /// Delete one of a collection's snapshots.
+    Delete {
+        /// The collection.
+        collection: String,
+        /// The snapshot's name.
+        snapshot: String,
+    },
+    /// Recover a collection (replacing it if it exists) from a snapshot file.
+    Recover {
+        /// The collection to create or replace.
+        collection: String,
+        /// The snapshot file.
+        location: std::path::PathBuf,
+    },
+    /// Take a snapshot of every collection.
+    CreateFull,
+    /// List the full snapshots.
+    ListFull,
+    /// Delete a full snapshot.
+    DeleteFull {
+        /// The snapshot's name.
+        snapshot: String,
+    },
+    /// Recover every collection of a full snapshot file.
+    RecoverFull {
+        /// The snapshot file.
+        location: std::path::PathBuf,
+    },
+}
+
 /// Requests that exist for tests only (cargo feature `test-requests`).
 #[cfg(feature = "test-requests")]
 #[derive(Debug)]
@@ -140,7 +185,8 @@ impl Request {
             }
             Request::Points(PointsRequest::Get { .. })
             | Request::Collections(_)
-            | Request::Admin(_) => Pool::General,
+            | Request::Admin(_)
+            | Request::Snapshots(_) => Pool::General,
             #[cfg(feature = "test-requests")]
             Request::Test(_) => Pool::General,
         }
@@ -169,6 +215,12 @@ pub enum Response {
     Scored(Vec<ScoredPoint>),
     /// The result of a health check.
     Health(HealthInfo),
+    /// A snapshot that was taken.
+    Snapshot(SnapshotDescription),
+    /// A list of snapshots.
+    Snapshots(Vec<SnapshotDescription>),
+    /// Names of collections (recovered from a full snapshot).
+    Names(Vec<String>),
 }
 
 impl Response {
@@ -184,6 +236,9 @@ impl Response {
             Response::Count(_) => "Count",
             Response::Scored(_) => "Scored",
             Response::Health(_) => "Health",
+            Response::Snapshot(_) => "Snapshot",
+            Response::Snapshots(_) => "Snapshots",
+            Response::Names(_) => "Names",
         }
     }
 }

@@ -191,10 +191,10 @@ impl IdleSpin {
             return false;
         }
         self.rounds = self.rounds.wrapping_add(1);
-        if self.rounds % CLOCK_EVERY == 0 && self.started.elapsed() >= self.limit {
+        if self.rounds.is_multiple_of(CLOCK_EVERY) && self.started.elapsed() >= self.limit {
             return false;
         }
-        if self.rounds % YIELD_EVERY == 0 {
+        if self.rounds.is_multiple_of(YIELD_EVERY) {
             std::thread::yield_now();
         } else {
             std::hint::spin_loop();

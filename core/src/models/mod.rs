@@ -4,6 +4,7 @@
 mod collection;
 mod point;
 mod search;
+mod snapshot;
 
 pub use collection::{
     CollectionConfig, CollectionDescription, CollectionInfo, CollectionParams, CollectionStatus,
@@ -14,3 +15,4 @@ pub use point::{
     UpdateResult, UpdateStatus, UpsertPoints,
 };
 pub use search::{ScoredPoint, SearchRequest};
+pub use snapshot::SnapshotDescription;

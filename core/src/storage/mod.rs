@@ -1,34 +1,157 @@
 //! The storage engine: plain synchronous Rust, called from pool threads.
 //!
-//! [`TableOfContent`] owns the collections of one instance. For now every collection lives in
-//! memory (see [`Collection`]); durable segments and a WAL replace that layer without changing this
-//! module's interface.
+//! [`TableOfContent`] owns the collections of one instance, in memory or in a data directory.
+//!
+//! ## Data directory
+//! ```text
+//! <data>/
+//!   rro.lock                      advisory lock held while open (lock.rs)
+//!   collections/<name>/           one directory per collection (collection.rs)
+//!   snapshots/collections/<name>/ snapshots of one collection (snapshot.rs)
+//!   snapshots/full/               snapshots of the whole instance
+//!   .tmp/                         collections being created or restored; emptied at open
+//!   .trash/                       deleted collections being removed; emptied at open
+//!   .replaced/<name>              a collection being replaced by a restore; put back at open
+//!                                 if the restore did not finish
+//! ```
+//! Every change of the set of collections is one `rename` of a complete directory, so a crash
+//! leaves each collection either fully there or not there.
 
+mod archive;
+mod checked;
+mod codec;
 mod collection;
 mod distance;
+mod lock;
+mod manifest;
 mod name;
+mod segment;
+mod snapshot;
 mod vector;
+mod wal;
 
 use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-pub use collection::Collection;
+pub use collection::{Collection, OpenReport, MAX_DIMENSION};
 pub use distance::{score, Order};
 pub use name::validate_collection_name;
 
+use self::checked::sync_dir;
+use self::collection::DiskOptions;
+use self::lock::DirLock;
+use crate::config::Config;
 use crate::error::StorageError;
 use crate::models::{CollectionDescription, CollectionsResponse, CreateCollection};
 
+const COLLECTIONS_DIR: &str = "collections";
+const TMP_DIR: &str = ".tmp";
+const TRASH_DIR: &str = ".trash";
+const REPLACED_DIR: &str = ".replaced";
+
 /// Every collection of one instance, by name.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct TableOfContent {
     collections: RwLock<BTreeMap<String, Arc<Collection>>>,
+    disk: Option<Disk>,
+}
+
+/// The data directory of a persistent instance.
+#[derive(Debug)]
+struct Disk {
+    root: PathBuf,
+    options: DiskOptions,
+    _lock: DirLock,
+}
+
+impl Disk {
+    fn collections(&self) -> PathBuf {
+        self.root.join(COLLECTIONS_DIR)
+    }
+
+    fn collection_dir(&self, name: &str) -> PathBuf {
+        self.collections().join(name)
+    }
+
+    /// A fresh, unique path under `.tmp/` or `.trash/` (not created).
+    fn scratch(&self, area: &str, label: &str) -> PathBuf {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        self.root.join(area).join(format!("{label}-{nanos}-{n}"))
+    }
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> StorageError + '_ {
+    move |e| StorageError::io(path, &e)
+}
+
+impl Default for TableOfContent {
+    fn default() -> Self {
+        TableOfContent::in_memory()
+    }
 }
 
 impl TableOfContent {
     /// An empty, in-memory table of content.
     pub fn in_memory() -> Self {
-        TableOfContent::default()
+        TableOfContent {
+            collections: RwLock::default(),
+            disk: None,
+        }
+    }
+
+    /// Open the instance `config` describes: in memory, or its data directory (created if
+    /// missing, locked, every collection loaded and its log replayed).
+    pub fn open(config: &Config) -> Result<Self, StorageError> {
+        let Some(root) = config.path.clone() else {
+            return Ok(TableOfContent::in_memory());
+        };
+        fs::create_dir_all(&root).map_err(io(&root))?;
+        let lock = DirLock::acquire(&root)?;
+        let disk = Disk {
+            root,
+            options: DiskOptions {
+                durability: config.durability,
+                on_corruption: config.on_corruption,
+                checkpoint_bytes: config.wal_checkpoint_bytes,
+            },
+            _lock: lock,
+        };
+        for area in [COLLECTIONS_DIR, TMP_DIR, TRASH_DIR, REPLACED_DIR] {
+            let dir = disk.root.join(area);
+            fs::create_dir_all(&dir).map_err(io(&dir))?;
+        }
+        clean_up_interrupted(&disk)?;
+        let mut collections = BTreeMap::new();
+        let dir = disk.collections();
+        for entry in fs::read_dir(&dir).map_err(io(&dir))? {
+            let entry = entry.map_err(io(&dir))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if validate_collection_name(&name).is_err() || !entry.path().is_dir() {
+                log::warn!("ignoring {}: not a collection", entry.path().display());
+                continue;
+            }
+            let (collection, report) = Collection::open(&entry.path(), disk.options.clone())?;
+            if let Some(damage) = &report.damage {
+                log::warn!("collection `{name}` opened past damage: {damage}");
+            }
+            collections.insert(name, Arc::new(collection));
+        }
+        Ok(TableOfContent {
+            collections: RwLock::new(collections),
+            disk: Some(disk),
+        })
+    }
+
+    /// The data directory, or `None` in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.disk.as_ref().map(|d| d.root.as_path())
     }
 
     /// Create collection `name`; fails if it exists or the name or parameters are invalid.
@@ -38,21 +161,51 @@ impl TableOfContent {
         create: CreateCollection,
     ) -> Result<(), StorageError> {
         validate_collection_name(name)?;
-        let collection = Collection::new(create.vectors)?;
         let mut collections = write(&self.collections);
         if collections.contains_key(name) {
             return Err(StorageError::CollectionExists {
                 name: name.to_owned(),
             });
         }
+        let collection = match &self.disk {
+            None => Collection::new(create.vectors)?,
+            Some(disk) => {
+                // Laid out in `.tmp/` and renamed into place, so a crash never leaves half a
+                // collection under `collections/`.
+                let tmp = disk.scratch(TMP_DIR, "create");
+                Collection::init_dir(&tmp, create.vectors)?;
+                let target = disk.collection_dir(name);
+                fs::rename(&tmp, &target).map_err(io(&target))?;
+                sync_dir(&disk.collections())?;
+                Collection::open(&target, disk.options.clone())?.0
+            }
+        };
         collections.insert(name.to_owned(), Arc::new(collection));
         Ok(())
     }
 
-    /// Delete collection `name`; `false` if there was none.
+    /// Delete collection `name` and its files; `false` if there was none.
     pub fn delete_collection(&self, name: &str) -> Result<bool, StorageError> {
         validate_collection_name(name)?;
-        Ok(write(&self.collections).remove(name).is_some())
+        let mut collections = write(&self.collections);
+        let Some(collection) = collections.remove(name) else {
+            return Ok(false);
+        };
+        if let Some(disk) = &self.disk {
+            // Wait for a running snapshot of it, then move it out of sight in one rename.
+            let _quiet = collection.quiesce();
+            let trash = disk.scratch(TRASH_DIR, "deleted");
+            let dir = disk.collection_dir(name);
+            fs::rename(&dir, &trash).map_err(io(&dir))?;
+            sync_dir(&disk.collections())?;
+            if let Err(e) = fs::remove_dir_all(&trash) {
+                log::warn!(
+                    "could not remove {}: {e}; retried at next open",
+                    trash.display()
+                );
+            }
+        }
+        Ok(true)
     }
 
     /// Whether collection `name` exists.
@@ -85,10 +238,89 @@ impl TableOfContent {
             })
     }
 
-    /// Persist everything written so far. The in-memory engine has nothing to persist.
-    pub fn flush(&self) -> Result<(), StorageError> {
-        Ok(())
+    fn all(&self) -> Vec<Arc<Collection>> {
+        read(&self.collections).values().cloned().collect()
     }
+
+    /// Persist everything written so far into segments and truncate the logs (a checkpoint of
+    /// every collection). In memory there is nothing to persist.
+    pub fn flush(&self) -> Result<(), StorageError> {
+        let mut first_error = None;
+        for collection in self.all() {
+            if let Err(e) = collection.checkpoint() {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Sync every collection's log: what [`Durability::Interval`](crate::Durability) does each
+    /// interval.
+    pub fn sync_logs(&self) -> Result<(), StorageError> {
+        let mut first_error = None;
+        for collection in self.all() {
+            if let Err(e) = collection.sync_wal() {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Checkpoint the collections whose log has passed the configured size.
+    pub fn checkpoint_large_logs(&self) -> Result<(), StorageError> {
+        let mut first_error = None;
+        for collection in self.all() {
+            if collection.wants_checkpoint() {
+                if let Err(e) = collection.checkpoint() {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// How often the background flusher should run: the sync interval, or once a second for
+    /// checkpoints alone; `None` in memory.
+    pub fn flush_interval(&self) -> Option<std::time::Duration> {
+        let disk = self.disk.as_ref()?;
+        Some(match disk.options.durability {
+            crate::config::Durability::Interval(interval) => interval,
+            crate::config::Durability::Fsync => std::time::Duration::from_secs(1),
+        })
+    }
+}
+
+/// Finish or undo what a crash interrupted: half-created or half-restored collections in
+/// `.tmp/` and deleted ones in `.trash/` are removed; a collection in `.replaced/` whose
+/// replacement never arrived goes back to `collections/`.
+fn clean_up_interrupted(disk: &Disk) -> Result<(), StorageError> {
+    for area in [TMP_DIR, TRASH_DIR] {
+        let dir = disk.root.join(area);
+        for entry in fs::read_dir(&dir).map_err(io(&dir))? {
+            let path = entry.map_err(io(&dir))?.path();
+            let removed = if path.is_dir() {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+            removed.map_err(io(&path))?;
+        }
+    }
+    let replaced = disk.root.join(REPLACED_DIR);
+    for entry in fs::read_dir(&replaced).map_err(io(&replaced))? {
+        let entry = entry.map_err(io(&replaced))?;
+        let target = disk.collections().join(entry.file_name());
+        if target.exists() {
+            fs::remove_dir_all(entry.path()).map_err(io(&entry.path()))?;
+        } else {
+            log::warn!(
+                "a snapshot restore of {} did not finish; keeping the previous collection",
+                target.display()
+            );
+            fs::rename(entry.path(), &target).map_err(io(&target))?;
+        }
+    }
+    sync_dir(&disk.collections())
 }
 
 // A panic while a lock is held (a bug, reported to the caller as `Internal`) must not take the

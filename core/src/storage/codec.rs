@@ -1,0 +1,267 @@
+//! Binary encoding of write operations, as they are stored in the body of a write-ahead-log
+//! record (the record itself, its length and checksum are `wal.rs`'s business).
+//!
+//! ## Format (all integers little-endian)
+//! ```text
+//! operation := kind:u8 body
+//! kind 1, upsert := count:u32 dim:u32 point{count}
+//!     point  := id vector:f32{dim} payload
+//!     payload:= len:u32 json:u8{len}     (len = 0xFFFF_FFFF: no payload)
+//! kind 2, delete := count:u32 id{count}
+//! id     := 0:u8 n:u64 | 1:u8 uuid:u8{16}
+//! ```
+//! Vectors are logged after validation and (for Cosine) normalisation, so replay stores
+//! bit-identical vectors without redoing either. A decoder never trusts a count or length:
+//! each is checked against the bytes that remain before anything is allocated.
+
+use crate::models::{Payload, PointId, PointStruct};
+
+/// A write, as logged and replayed.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Operation {
+    /// Insert or replace these points (already validated).
+    Upsert(Vec<PointStruct>),
+    /// Delete these points.
+    Delete(Vec<PointId>),
+}
+
+const UPSERT: u8 = 1;
+const DELETE: u8 = 2;
+const NO_PAYLOAD: u32 = u32::MAX;
+
+impl Operation {
+    /// Append the encoding of `self` to `out`. Fails only if a payload cannot be serialized.
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) -> Result<(), String> {
+        match self {
+            Operation::Upsert(points) => {
+                out.push(UPSERT);
+                let dim = points.first().map_or(0, |p| p.vector.len());
+                out.reserve(points.len() * (dim * 4 + 32));
+                put_u32(out, len_u32(points.len())?);
+                put_u32(out, len_u32(dim)?);
+                for point in points {
+                    debug_assert_eq!(point.vector.len(), dim);
+                    encode_id(&point.id, out);
+                    for x in &point.vector {
+                        out.extend_from_slice(&x.to_le_bytes());
+                    }
+                    match &point.payload {
+                        None => put_u32(out, NO_PAYLOAD),
+                        Some(payload) => {
+                            let at = out.len();
+                            put_u32(out, 0);
+                            serde_json::to_writer(&mut *out, payload)
+                                .map_err(|e| format!("payload cannot be serialized: {e}"))?;
+                            let len = len_u32(out.len() - at - 4)?;
+                            out[at..at + 4].copy_from_slice(&len.to_le_bytes());
+                        }
+                    }
+                }
+            }
+            Operation::Delete(ids) => {
+                out.push(DELETE);
+                put_u32(out, len_u32(ids.len())?);
+                for id in ids {
+                    encode_id(id, out);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Decode one operation; the error says what is wrong and where.
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Operation, String> {
+        let mut r = Reader::new(bytes);
+        let op = match r.u8()? {
+            UPSERT => {
+                let count = r.u32()? as usize;
+                let dim = r.u32()? as usize;
+                // Smallest possible point: 9-byte id, the vector, a 4-byte payload length.
+                let min_point = 9 + dim.saturating_mul(4) + 4;
+                r.need(count.saturating_mul(min_point), "upsert points")?;
+                let mut points = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let id = r.id()?;
+                    let raw = r.take(dim * 4, "vector")?;
+                    let vector = raw
+                        .chunks_exact(4)
+                        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                        .collect();
+                    let len = r.u32()?;
+                    let payload = if len == NO_PAYLOAD {
+                        None
+                    } else {
+                        let at = r.pos;
+                        let json = r.take(len as usize, "payload")?;
+                        Some(serde_json::from_slice::<Payload>(json).map_err(|e| {
+                            format!("payload at byte {at} is not a JSON object: {e}")
+                        })?)
+                    };
+                    points.push(PointStruct {
+                        id,
+                        vector,
+                        payload,
+                    });
+                }
+                Operation::Upsert(points)
+            }
+            DELETE => {
+                let count = r.u32()? as usize;
+                r.need(count.saturating_mul(9), "deleted ids")?;
+                let mut ids = Vec::with_capacity(count);
+                for _ in 0..count {
+                    ids.push(r.id()?);
+                }
+                Operation::Delete(ids)
+            }
+            kind => return Err(format!("unknown operation kind {kind}")),
+        };
+        if r.pos != bytes.len() {
+            return Err(format!(
+                "{} unexpected bytes after the operation",
+                bytes.len() - r.pos
+            ));
+        }
+        Ok(op)
+    }
+}
+
+fn len_u32(len: usize) -> Result<u32, String> {
+    u32::try_from(len)
+        .ok()
+        .filter(|&l| l != NO_PAYLOAD)
+        .ok_or_else(|| format!("{len} is too large for one operation; split the batch"))
+}
+
+fn put_u32(out: &mut Vec<u8>, v: u32) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+/// Append a point id: a tag byte and the id.
+pub(crate) fn encode_id(id: &PointId, out: &mut Vec<u8>) {
+    match id {
+        PointId::Num(n) => {
+            out.push(0);
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+        PointId::Uuid(u) => {
+            out.push(1);
+            out.extend_from_slice(u.as_bytes());
+        }
+    }
+}
+
+/// A cursor over bytes from a file that checks every read against what remains.
+pub(crate) struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader at the start of `bytes`.
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        Reader { bytes, pos: 0 }
+    }
+
+    fn need(&self, len: usize, what: &str) -> Result<(), String> {
+        if self.bytes.len() - self.pos < len {
+            return Err(format!(
+                "{what} at byte {} need {len} bytes, only {} remain",
+                self.pos,
+                self.bytes.len() - self.pos
+            ));
+        }
+        Ok(())
+    }
+
+    /// The next `len` bytes.
+    pub(crate) fn take(&mut self, len: usize, what: &str) -> Result<&'a [u8], String> {
+        self.need(len, what)?;
+        let out = &self.bytes[self.pos..self.pos + len];
+        self.pos += len;
+        Ok(out)
+    }
+
+    fn u8(&mut self) -> Result<u8, String> {
+        Ok(self.take(1, "a byte")?[0])
+    }
+
+    fn u32(&mut self) -> Result<u32, String> {
+        let b = self.take(4, "a u32")?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// The next little-endian u64.
+    pub(crate) fn u64(&mut self) -> Result<u64, String> {
+        let b = self.take(8, "a u64")?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+
+    /// The next point id (tag byte and id).
+    pub(crate) fn id(&mut self) -> Result<PointId, String> {
+        let at = self.pos;
+        match self.u8()? {
+            0 => Ok(PointId::Num(self.u64()?)),
+            1 => {
+                let b = self.take(16, "a UUID")?;
+                let mut a = [0u8; 16];
+                a.copy_from_slice(b);
+                Ok(PointId::Uuid(uuid::Uuid::from_bytes(a)))
+            }
+            tag => Err(format!("point id at byte {at} has unknown tag {tag}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<Operation> {
+        let uuid = uuid::Uuid::from_u128(0x1234_5678_9abc_def0_1234_5678_9abc_def0);
+        vec![
+            Operation::Upsert(vec![
+                PointStruct::new(7u64, vec![1.5, -0.0, f32::MIN_POSITIVE])
+                    .with_payload(crate::payload!({"a": [1, "x"], "b": null})),
+                PointStruct::new(uuid, vec![0.0, 1.0, 2.0]),
+            ]),
+            Operation::Upsert(vec![]),
+            Operation::Delete(vec![PointId::Num(u64::MAX), PointId::Uuid(uuid)]),
+        ]
+    }
+
+    #[test]
+    fn operations_round_trip_bit_for_bit() {
+        for op in sample() {
+            let mut bytes = Vec::new();
+            op.encode(&mut bytes).unwrap();
+            assert_eq!(Operation::decode(&bytes).unwrap(), op);
+        }
+    }
+
+    #[test]
+    fn every_truncation_and_trailing_garbage_is_an_error_not_a_panic() {
+        for op in sample() {
+            let mut bytes = Vec::new();
+            op.encode(&mut bytes).unwrap();
+            for cut in 0..bytes.len() {
+                assert!(Operation::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+            }
+            bytes.push(0);
+            assert!(Operation::decode(&bytes).is_err());
+        }
+    }
+
+    #[test]
+    fn absurd_counts_are_refused_before_allocating() {
+        let mut bytes = vec![UPSERT];
+        bytes.extend_from_slice(&u32::MAX.to_le_bytes());
+        bytes.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert!(Operation::decode(&bytes).unwrap_err().contains("need"));
+        let mut bytes = vec![DELETE];
+        bytes.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert!(Operation::decode(&bytes).unwrap_err().contains("need"));
+    }
+}

@@ -1,0 +1,87 @@
+//! A collection's manifest: its configuration, which segments make it up, and which write
+//! operations they contain. The manifest is the commit point of a checkpoint: files it does not
+//! name are leftovers of an interrupted checkpoint and are removed at open.
+//!
+//! ## Format
+//! `collections/<name>/manifest.bin`, a checked file (see `checked.rs`) with magic
+//! `RROMAN\0\0`, version 1, `count` = number of segments, and as data the JSON of
+//! [`Manifest`]. It is replaced atomically (write `manifest.tmp`, sync, rename, sync the
+//! directory), so it is always either the previous or the next version.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::checked;
+use crate::error::StorageError;
+use crate::models::VectorParams;
+
+const MAGIC: [u8; 8] = *b"RROMAN\0\0";
+const VERSION: u32 = 1;
+
+/// File name of the manifest inside a collection's directory.
+pub(crate) const MANIFEST_FILE: &str = "manifest.bin";
+
+/// What a collection's directory holds, as of its last checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Manifest {
+    /// The collection's vector space.
+    pub(crate) params: VectorParams,
+    /// Every write operation up to this number is in the segments; the log is replayed from
+    /// the next one.
+    pub(crate) applied_op: u64,
+    /// The id the next new segment gets.
+    pub(crate) next_segment_id: u64,
+    /// The sealed segments, oldest first.
+    pub(crate) segments: Vec<SegmentEntry>,
+}
+
+/// One sealed segment in a manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SegmentEntry {
+    /// Its id: it lives in `segments/<id>/`.
+    pub(crate) id: u64,
+    /// Number of offsets, live or deleted.
+    pub(crate) points: u64,
+    /// Generation of its deletion file, 0 if nothing was deleted.
+    pub(crate) deleted_gen: u64,
+}
+
+impl Manifest {
+    /// The bytes of the manifest file's data part.
+    pub(crate) fn to_json(&self) -> Result<Vec<u8>, StorageError> {
+        serde_json::to_vec_pretty(self)
+            .map_err(|e| StorageError::BadRequest(format!("manifest cannot be serialized: {e}")))
+    }
+
+    /// Replace the manifest in `dir` atomically.
+    pub(crate) fn write(&self, dir: &Path) -> Result<(), StorageError> {
+        checked::write_atomic(
+            &dir.join(MANIFEST_FILE),
+            MAGIC,
+            VERSION,
+            self.segments.len() as u64,
+            &self.to_json()?,
+        )
+    }
+
+    /// The complete manifest file, as [`write`](Self::write) would write it, for snapshots.
+    pub(crate) fn file_bytes(&self) -> Result<Vec<u8>, StorageError> {
+        checked::encode(
+            MAGIC,
+            VERSION,
+            0,
+            self.segments.len() as u64,
+            &self.to_json()?,
+        )
+    }
+
+    /// Read and check the manifest in `dir`.
+    pub(crate) fn read(dir: &Path) -> Result<Manifest, StorageError> {
+        let path = dir.join(MANIFEST_FILE);
+        let (_, data) = checked::read(&path, MAGIC, VERSION)?;
+        serde_json::from_slice(&data).map_err(|e| {
+            StorageError::corrupted(&path, checked::HEADER_LEN as u64, format!("bad JSON: {e}"))
+        })
+    }
+}
