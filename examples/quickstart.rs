@@ -1,6 +1,6 @@
-//! The README's demo: an in-memory rro instance inside a tokio application.
+//! The README's demo: rro inside a tokio application, keeping its data in a directory.
 //!
-//! Run with `cargo run --example quickstart`.
+//! Run with `cargo run --example quickstart`; run it twice to see the data survive.
 
 use rro::models::{Distance, GetPoints, PointStruct, SearchRequest, VectorParams};
 
@@ -14,16 +14,25 @@ fn main() -> Result<(), rro::RroError> {
 }
 
 async fn run() -> Result<(), rro::RroError> {
-    let client = rro::open(rro::Config::in_memory()).await?;
+    let data = std::env::temp_dir().join("rro-quickstart");
+    let client = rro::open(rro::Config::new(&data)).await?;
     println!(
-        "backend: {}, healthy: {}",
+        "data: {}, backend: {}, healthy: {}",
+        data.display(),
         client.backend(),
         client.is_healthy()
     );
 
-    client
-        .create_collection("films", VectorParams::new(4, Distance::Cosine))
-        .await?;
+    if client.collection_exists("films").await? {
+        println!(
+            "films is already there from a previous run, with {} points",
+            client.count_points("films").await?
+        );
+    } else {
+        client
+            .create_collection("films", VectorParams::new(4, Distance::Cosine))
+            .await?;
+    }
     let films = [
         (1u64, [0.9, 0.1, 0.1, 0.0], "Alien", 1979),
         (2, [0.8, 0.2, 0.0, 0.1], "Aliens", 1986),
@@ -70,5 +79,13 @@ async fn run() -> Result<(), rro::RroError> {
         report.elapsed,
         report.is_clean()
     );
+
+    // Everything acknowledged is on disk: a new instance finds it.
+    let client = rro::open(rro::Config::new(&data)).await?;
+    println!(
+        "reopened: {} points in films",
+        client.count_points("films").await?
+    );
+    client.shutdown().await?;
     Ok(())
 }

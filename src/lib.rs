@@ -43,8 +43,8 @@ compile_error!("enable at least one rro backend: feature `tokio` (default) or `s
 pub mod blocking;
 
 pub use rro_core::{
-    models, protocol, runtime, storage, Config, Result, RroClient, RroError, ShutdownReport,
-    StorageError, DEFAULT_IDLE_SPIN,
+    models, protocol, runtime, storage, Config, Durability, OnCorruption, Result, RroClient,
+    RroError, ShutdownReport, StorageError, DEFAULT_IDLE_SPIN, DEFAULT_WAL_CHECKPOINT_BYTES,
 };
 pub use rro_core::{payload, HealthInfo};
 

@@ -142,6 +142,12 @@ impl Config {
         self
     }
 
+    /// Keep the collections in the data directory `path` (what [`Config::new`] sets).
+    pub fn data_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.path = Some(path.into());
+        self
+    }
+
     /// The data directory, or `None` in memory.
     pub fn path(&self) -> Option<&std::path::Path> {
         self.path.as_deref()

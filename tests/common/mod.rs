@@ -49,13 +49,23 @@ static NEXT_INSTANCE: AtomicUsize = AtomicUsize::new(0);
 impl Ctx {
     /// Open an instance on the backend under test.
     pub async fn open(&self, config: Config) -> RroClient {
-        let opened = match self.backend {
+        self.try_open(config).await.expect("instance opens")
+    }
+
+    /// Open an instance on the backend under test, or the error opening gave.
+    pub async fn try_open(&self, config: Config) -> rro::Result<RroClient> {
+        match self.backend {
             #[cfg(feature = "tokio")]
             Backend::Tokio => rro::open_with(config, rro::TokioBackend).await,
             #[cfg(feature = "smol")]
             Backend::Smol => rro::open_with(config, rro::SmolBackend).await,
-        };
-        opened.expect("instance opens")
+        }
+    }
+
+    /// Like [`unique_config`](Self::unique_config), with the data directory `dir`.
+    pub fn persistent_config(&self, dir: &std::path::Path) -> (Config, String) {
+        let (config, name) = self.unique_config();
+        (config.data_path(dir), name)
     }
 
     /// A config whose threads carry a name no other test uses, so that thread checks can tell
