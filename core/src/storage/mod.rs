@@ -245,35 +245,32 @@ impl TableOfContent {
     /// Persist everything written so far into segments and truncate the logs (a checkpoint of
     /// every collection). In memory there is nothing to persist.
     pub fn flush(&self) -> Result<(), StorageError> {
-        let mut first_error = None;
-        for collection in self.all() {
-            if let Err(e) = collection.checkpoint() {
-                first_error.get_or_insert(e);
-            }
-        }
-        first_error.map_or(Ok(()), Err)
+        self.for_each_collection(|c| c.checkpoint())
     }
 
     /// Sync every collection's log: what [`Durability::Interval`](crate::Durability) does each
     /// interval.
     pub fn sync_logs(&self) -> Result<(), StorageError> {
-        let mut first_error = None;
-        for collection in self.all() {
-            if let Err(e) = collection.sync_wal() {
-                first_error.get_or_insert(e);
-            }
-        }
-        first_error.map_or(Ok(()), Err)
+        self.for_each_collection(|c| c.sync_wal())
     }
 
     /// Checkpoint the collections whose log has passed the configured size.
     pub fn checkpoint_large_logs(&self) -> Result<(), StorageError> {
+        self.for_each_collection(|c| match c.wants_checkpoint() {
+            true => c.checkpoint(),
+            false => Ok(()),
+        })
+    }
+
+    /// Run `f` on every collection, even after one fails; the first error is returned.
+    fn for_each_collection(
+        &self,
+        f: impl Fn(&Collection) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
         let mut first_error = None;
         for collection in self.all() {
-            if collection.wants_checkpoint() {
-                if let Err(e) = collection.checkpoint() {
-                    first_error.get_or_insert(e);
-                }
+            if let Err(e) = f(&collection) {
+                first_error.get_or_insert(e);
             }
         }
         first_error.map_or(Ok(()), Err)

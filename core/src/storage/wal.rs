@@ -80,6 +80,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use crate::config::OnCorruption;
+use super::checked::sync_dir;
 use crate::error::StorageError;
 
 const MAGIC: [u8; 8] = *b"RROWAL\0\0";
@@ -750,18 +751,6 @@ fn remove_file(path: &Path) -> Result<(), StorageError> {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StorageError::io(path, &e)),
         _ => Ok(()),
     }
-}
-
-/// `fsync` a directory, so that files created or removed in it stay so after a crash.
-/// A no-op where directories cannot be opened (Windows).
-fn sync_dir(dir: &Path) -> Result<(), StorageError> {
-    #[cfg(unix)]
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| StorageError::io(dir, &e))?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
 }
 
 #[cfg(test)]
