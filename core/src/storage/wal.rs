@@ -79,8 +79,8 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use crate::config::OnCorruption;
 use super::checked::sync_dir;
+use crate::config::OnCorruption;
 use crate::error::StorageError;
 
 const MAGIC: [u8; 8] = *b"RROWAL\0\0";
