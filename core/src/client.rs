@@ -211,6 +211,18 @@ impl RroClient {
         expect_response!(self.request(Request::Collections(request)).await?, Response::CollectionInfo(info) => info)
     }
 
+    /// Wait until the optimizer has nothing left to do for collection `name` (the write segment
+    /// is sealed once past the indexing threshold, every large segment has its HNSW index,
+    /// merges and vacuums are done), then describe it. Index builds can outlast the default
+    /// request timeout: call it on a handle made with [`with_timeout`](Self::with_timeout).
+    /// Returns early, with the collection's current state, if the instance shuts down.
+    pub async fn wait_index_ready(&self, name: &str) -> Result<CollectionInfo> {
+        let request = CollectionRequest::WaitIndexed {
+            name: name.to_owned(),
+        };
+        expect_response!(self.request(Request::Collections(request)).await?, Response::CollectionInfo(info) => info)
+    }
+
     /// Whether collection `name` exists.
     pub async fn collection_exists(&self, name: &str) -> Result<bool> {
         let request = CollectionRequest::Exists {
@@ -282,6 +294,20 @@ impl RroClient {
             request,
         };
         expect_response!(self.request(Request::Query(request)).await?, Response::Scored(hits) => hits)
+    }
+
+    /// Run several searches on `collection` in one request; the hits of each come back in
+    /// request order.
+    pub async fn search_batch(
+        &self,
+        collection: &str,
+        requests: Vec<SearchRequest>,
+    ) -> Result<Vec<Vec<ScoredPoint>>> {
+        let request = QueryRequest::SearchBatch {
+            collection: collection.to_owned(),
+            requests,
+        };
+        expect_response!(self.request(Request::Query(request)).await?, Response::ScoredBatch(hits) => hits)
     }
 
     /// Take a snapshot of `collection` into one archive file, while writes to it go on; the

@@ -17,6 +17,17 @@ pub(crate) struct HandlerContext {
     pub(crate) backend: &'static str,
     /// A receiver of the request queue, only to report its length.
     pub(crate) queue: async_channel::Receiver<crate::protocol::Message>,
+    /// Runs index builds, merges and vacuums in the background.
+    pub(crate) optimizer: std::sync::Arc<crate::optimizer::Optimizer>,
+}
+
+impl HandlerContext {
+    /// Start the optimizer for every collection that has work (after a flush or a restore).
+    fn kick_all(&self) {
+        for collection in self.toc.all() {
+            self.optimizer.kick(&collection);
+        }
+    }
 }
 
 /// Answer `request`. `cancelled` says whether the caller has given up, so that long work can
@@ -39,10 +50,22 @@ pub(crate) async fn handle(
             }
             CollectionRequest::Exists { name } => Response::Bool(toc.collection_exists(&name)?),
             CollectionRequest::Delete { name } => Response::Bool(toc.delete_collection(&name)?),
+            CollectionRequest::WaitIndexed { name } => {
+                let collection = toc.collection(&name)?;
+                ctx.optimizer.kick(&collection);
+                if let Some(idle) = collection.wait_idle() {
+                    // Fired when the optimizer goes idle or stops (shutdown, deletion).
+                    let _ = idle.await;
+                }
+                Response::CollectionInfo(collection.info())
+            }
         },
         Request::Points(request) => match request {
             PointsRequest::Upsert { collection, points } => {
-                Response::Update(toc.collection(&collection)?.upsert(points.points)?)
+                let collection = toc.collection(&collection)?;
+                let result = collection.upsert(points.points)?;
+                ctx.optimizer.kick(&collection);
+                Response::Update(result)
             }
             PointsRequest::Get {
                 collection,
@@ -51,7 +74,12 @@ pub(crate) async fn handle(
             PointsRequest::Delete {
                 collection,
                 selector,
-            } => Response::Update(toc.collection(&collection)?.delete(&selector)?),
+            } => {
+                let collection = toc.collection(&collection)?;
+                let result = collection.delete(&selector)?;
+                ctx.optimizer.kick(&collection);
+                Response::Update(result)
+            }
             PointsRequest::Count { collection } => Response::Count(CountResult {
                 count: toc.collection(&collection)?.count(),
             }),
@@ -59,17 +87,20 @@ pub(crate) async fn handle(
         Request::Query(QueryRequest::Search {
             collection,
             request,
-        }) => {
-            match toc.collection(&collection)?.search(&request, cancelled)? {
-                Some(hits) => Response::Scored(hits),
-                // Nobody is waiting for this answer any more; whatever we send is dropped.
-                None => {
-                    return Err(RroError::Internal(
-                        "search abandoned: the caller gave up".into(),
-                    ))
-                }
-            }
-        }
+        }) => match toc.collection(&collection)?.search(&request, cancelled)? {
+            Some(hits) => Response::Scored(hits),
+            None => return Err(abandoned()),
+        },
+        Request::Query(QueryRequest::SearchBatch {
+            collection,
+            requests,
+        }) => match toc
+            .collection(&collection)?
+            .search_batch(&requests, cancelled)?
+        {
+            Some(hits) => Response::ScoredBatch(hits),
+            None => return Err(abandoned()),
+        },
         Request::Admin(AdminRequest::HealthCheck) => Response::Health(HealthInfo {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             backend: ctx.backend.to_owned(),
@@ -78,6 +109,8 @@ pub(crate) async fn handle(
         }),
         Request::Admin(AdminRequest::Flush) => {
             toc.flush()?;
+            // A flush seals small write segments, which the optimizer may want to merge.
+            ctx.kick_all();
             Response::Done
         }
         Request::Snapshots(request) => match request {
@@ -96,6 +129,7 @@ pub(crate) async fn handle(
                 location,
             } => {
                 toc.recover_snapshot(&collection, &location)?;
+                ctx.kick_all();
                 Response::Done
             }
             SnapshotRequest::CreateFull => Response::Snapshot(toc.create_full_snapshot()?),
@@ -104,7 +138,9 @@ pub(crate) async fn handle(
                 Response::Bool(toc.delete_full_snapshot(&snapshot)?)
             }
             SnapshotRequest::RecoverFull { location } => {
-                Response::Names(toc.recover_full_snapshot(&location)?)
+                let names = toc.recover_full_snapshot(&location)?;
+                ctx.kick_all();
+                Response::Names(names)
             }
         },
         #[cfg(feature = "test-requests")]
@@ -118,4 +154,9 @@ pub(crate) async fn handle(
             crate::protocol::TestRequest::HoldInstance { .. } => Response::Done,
         },
     })
+}
+
+/// The error of a search whose caller gave up; nobody receives it.
+fn abandoned() -> RroError {
+    RroError::Internal("search abandoned: the caller gave up".into())
 }

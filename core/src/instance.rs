@@ -23,6 +23,7 @@ use crate::config::Config;
 use crate::deadline::Deadlines;
 use crate::error::RroError;
 use crate::handler::{handle, HandlerContext};
+use crate::optimizer::Optimizer;
 use crate::protocol::Message;
 #[cfg(feature = "test-requests")]
 use crate::protocol::{Request, Response};
@@ -170,11 +171,17 @@ pub(crate) async fn start(
                 // The opener gave up waiting; nobody can reach this instance.
                 queue.close();
             }
+            let optimizer = Optimizer::new(runtime.clone(), pool_config.update_threads);
+            // Opening may find work left over: unindexed segments of a crash mid-build.
+            for collection in toc.all() {
+                optimizer.kick(&collection);
+            }
             let context = Arc::new(HandlerContext {
                 toc,
                 runtime: runtime.clone(),
                 backend: backend_name,
                 queue: queue.clone(),
+                optimizer,
             });
             let mut drained = None;
             runtime.block_on(Box::pin(async {
@@ -314,7 +321,8 @@ async fn serve(
     // Every spawned request holds a clone of `in_flight`; the receiver sees the channel close
     // once the last one is dropped, which is how shutdown waits for in-flight work.
     let (in_flight, all_done) = async_channel::bounded::<()>(1);
-    while let Some(message) = next_message(&queue, idle_spin).await {
+    let mut pace = Pace::new(idle_spin);
+    while let Some(message) = next_message(&queue, &mut pace).await {
         #[cfg(feature = "test-requests")]
         let message = match message.request {
             Request::Test(crate::protocol::TestRequest::HoldInstance { held, release }) => {
@@ -331,6 +339,8 @@ async fn serve(
         dispatch(context, message, in_flight.clone());
     }
     status.advance(STOPPING);
+    // Builds stop at their next yield, and callers waiting for an index get their answer.
+    context.optimizer.stop();
     let started = Instant::now();
     let deadline = started + status.shutdown_timeout();
     drop(in_flight);
@@ -365,9 +375,67 @@ async fn serve(
     }
 }
 
-/// The next message, or `None` once the queue is closed and empty. Looks for work for up to
-/// `idle_spin` before parking, because a parked thread's wake-up costs more than a request.
-async fn next_message(queue: &Receiver<Message>, idle_spin: Duration) -> Option<Message> {
+/// Longest the instance thread spins between two messages when they come in steadily.
+const MAX_ADAPTIVE_SPIN: Duration = Duration::from_millis(1);
+
+/// How long the instance thread looks for the next message before it parks. At least the
+/// configured `idle_spin`; when messages have been arriving at a steady pace below
+/// [`MAX_ADAPTIVE_SPIN`] apart (a caller issuing searches one after another), twice the typical
+/// gap, so the thread is awake when the next one comes: a parked thread's wake-up costs tens of
+/// microseconds on a VM, a large share of a search. An idle application gets the configured
+/// spin only, and `idle_spin(Duration::ZERO)` turns spinning off entirely.
+struct Pace {
+    base: Duration,
+    last: Option<Instant>,
+    /// Moving average of the gap between messages, in nanoseconds.
+    gap_ns: f64,
+}
+
+impl Pace {
+    fn new(base: Duration) -> Self {
+        Pace {
+            base,
+            last: None,
+            gap_ns: f64::INFINITY,
+        }
+    }
+
+    /// A message arrived now.
+    fn arrived(&mut self) {
+        let now = Instant::now();
+        if let Some(last) = self.last.replace(now) {
+            let gap = now.duration_since(last).as_nanos() as f64;
+            self.gap_ns = if self.gap_ns.is_finite() {
+                0.8 * self.gap_ns + 0.2 * gap
+            } else {
+                gap
+            };
+        }
+    }
+
+    /// How long to spin for the next message.
+    fn window(&self) -> Duration {
+        if self.base.is_zero() {
+            return Duration::ZERO;
+        }
+        let adaptive = Duration::from_nanos((2.0 * self.gap_ns.min(1e12)) as u64);
+        if adaptive <= MAX_ADAPTIVE_SPIN {
+            adaptive.max(self.base)
+        } else {
+            self.base
+        }
+    }
+}
+
+/// The next message, or `None` once the queue is closed and empty. Looks for work for a while
+/// (see [`Pace`]) before parking, because a parked thread's wake-up costs more than a request.
+async fn next_message(queue: &Receiver<Message>, pace: &mut Pace) -> Option<Message> {
+    let found = next_message_inner(queue, pace.window()).await;
+    pace.arrived();
+    found
+}
+
+async fn next_message_inner(queue: &Receiver<Message>, idle_spin: Duration) -> Option<Message> {
     match queue.try_recv() {
         Ok(message) => return Some(message),
         Err(TryRecvError::Closed) => return None,

@@ -52,6 +52,7 @@ mod error;
 mod handler;
 mod instance;
 pub mod models;
+mod optimizer;
 pub mod protocol;
 pub mod runtime;
 pub mod storage;

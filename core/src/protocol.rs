@@ -61,6 +61,12 @@ pub enum CollectionRequest {
         /// Its name.
         name: String,
     },
+    /// Wait until the optimizer has nothing left to do for a collection (every segment that
+    /// should have an index has one), then describe it.
+    WaitIndexed {
+        /// Its name.
+        name: String,
+    },
 }
 
 /// Point writes and reads by id.
@@ -103,6 +109,13 @@ pub enum QueryRequest {
         collection: String,
         /// The query.
         request: SearchRequest,
+    },
+    /// Several searches in one request, answered in order.
+    SearchBatch {
+        /// The collection.
+        collection: String,
+        /// The queries.
+        requests: Vec<SearchRequest>,
     },
 }
 
@@ -213,6 +226,8 @@ pub enum Response {
     Count(CountResult),
     /// Search hits, best first.
     Scored(Vec<ScoredPoint>),
+    /// Hits of each search of a batch, in request order.
+    ScoredBatch(Vec<Vec<ScoredPoint>>),
     /// The result of a health check.
     Health(HealthInfo),
     /// A snapshot that was taken.
@@ -235,6 +250,7 @@ impl Response {
             Response::Records(_) => "Records",
             Response::Count(_) => "Count",
             Response::Scored(_) => "Scored",
+            Response::ScoredBatch(_) => "ScoredBatch",
             Response::Health(_) => "Health",
             Response::Snapshot(_) => "Snapshot",
             Response::Snapshots(_) => "Snapshots",

@@ -4,7 +4,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use rro_core::models::{Distance, GetPoints, PointId, PointStruct, PointsSelector, VectorParams};
+use rro_core::models::{
+    CreateCollection, Distance, GetPoints, HnswConfig, OptimizersConfig, PointId, PointStruct,
+    PointsSelector, SearchRequest, VectorParams,
+};
 use rro_core::storage::TableOfContent;
 use rro_core::{Config, Durability, OnCorruption, StorageError};
 
@@ -453,8 +456,8 @@ fn a_damaged_snapshot_is_refused_and_the_collection_is_untouched() {
 }
 
 mod model {
-    //! A random sequence of upserts, deletes, checkpoints and restarts gives the same state as
-    //! a `BTreeMap`.
+    //! A random sequence of upserts, deletes, checkpoints, optimizations (seal, index, merge,
+    //! vacuum), restarts and snapshots gives the same state as a `BTreeMap`.
     use super::*;
     use proptest::prelude::*;
     use std::collections::BTreeMap;
@@ -466,6 +469,19 @@ mod model {
         Flush,
         Restart,
         Snapshot,
+        Optimize,
+    }
+
+    /// 256 components, so that the smallest indexing threshold (1 KiB) is one point and every
+    /// optimization happens on a few dozen points.
+    const DIM: usize = 256;
+
+    fn vector(x: f32) -> Vec<f32> {
+        let mut v = vec![0.0; DIM];
+        v[0] = x;
+        v[1] = -x;
+        v[2] = 1.0;
+        v
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -475,6 +491,7 @@ mod model {
             1 => Just(Op::Flush),
             1 => Just(Op::Restart),
             1 => Just(Op::Snapshot),
+            2 => Just(Op::Optimize),
         ]
     }
 
@@ -485,16 +502,23 @@ mod model {
             let dir = tempfile::tempdir().unwrap();
             let cfg = Config::new(dir.path()).wal_checkpoint_bytes(2048);
             let mut toc = Some(TableOfContent::open(&cfg).unwrap());
-            toc.as_ref().unwrap()
-                .create_collection("m", VectorParams::new(2, Distance::Euclid).into())
-                .unwrap();
+            let create = CreateCollection::new(VectorParams::new(DIM as u64, Distance::Euclid))
+                .hnsw_config(HnswConfig { m: 4, ef_construct: 8, full_scan_threshold: 1 })
+                .optimizers_config(OptimizersConfig {
+                    indexing_threshold: Some(1),
+                    default_segment_number: 1,
+                    deleted_threshold: 0.1,
+                    vacuum_min_vector_number: 1,
+                    ..OptimizersConfig::default()
+                });
+            toc.as_ref().unwrap().create_collection("m", create).unwrap();
             let mut model: BTreeMap<u64, (Vec<f32>, Option<serde_json::Value>)> = BTreeMap::new();
             for op in ops {
                 let t = toc.as_ref().unwrap();
                 match op {
                     Op::Upsert(points) => {
                         let batch: Vec<PointStruct> = points.iter().map(|(id, x, with)| {
-                            let p = PointStruct::new(*id, vec![*x, -*x]);
+                            let p = PointStruct::new(*id, vector(*x));
                             if *with { p.with_payload(rro_core::payload!({"x": x})) } else { p }
                         }).collect();
                         t.collection("m").unwrap().upsert(batch.clone()).unwrap();
@@ -518,6 +542,7 @@ mod model {
                         t.recover_snapshot("copy", &s.path).unwrap();
                         prop_assert_eq!(t.collection("copy").unwrap().count(), model.len() as u64);
                     }
+                    Op::Optimize => t.collection("m").unwrap().optimize(2).unwrap(),
                 }
                 let t = toc.as_ref().unwrap();
                 let got = t.collection("m").unwrap().get(&GetPoints::new(0..40u64).with_vector(true));
@@ -528,6 +553,19 @@ mod model {
                 }).collect();
                 prop_assert_eq!(&got, &model);
                 prop_assert_eq!(t.collection("m").unwrap().count(), model.len() as u64);
+                // Every live point, once, whatever segment (indexed or not) it is in.
+                let query = SearchRequest::new(vector(0.0), 100);
+                for request in [query.clone().exact(true), query.hnsw_ef(100)] {
+                    let hits = t.collection("m").unwrap().search(&request, &|| false).unwrap().unwrap();
+                    let mut ids: Vec<PointId> = hits.iter().map(|h| h.id).collect();
+                    ids.sort();
+                    let expected: Vec<PointId> = model.keys().map(|k| PointId::Num(*k)).collect();
+                    if request.params.is_some_and(|p| p.exact) {
+                        prop_assert_eq!(ids, expected);
+                    } else {
+                        prop_assert!(ids.len() <= expected.len());
+                    }
+                }
             }
         }
     }

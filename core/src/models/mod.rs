@@ -8,11 +8,13 @@ mod snapshot;
 
 pub use collection::{
     CollectionConfig, CollectionDescription, CollectionInfo, CollectionParams, CollectionStatus,
-    CollectionsResponse, CreateCollection, Distance, VectorParams,
+    CollectionsResponse, CreateCollection, Distance, HnswConfig, OptimizationProgress,
+    OptimizerStatus, OptimizersConfig, VectorParams, DEFAULT_INDEXING_THRESHOLD_KB,
+    DEFAULT_MAX_SEGMENT_SIZE_KB,
 };
 pub use point::{
     CountResult, GetPoints, Payload, PointId, PointIdError, PointStruct, PointsSelector, Record,
     UpdateResult, UpdateStatus, UpsertPoints,
 };
-pub use search::{ScoredPoint, SearchRequest};
+pub use search::{ScoredPoint, SearchParams, SearchRequest, SearchRequestBatch};
 pub use snapshot::SnapshotDescription;

@@ -25,6 +25,29 @@ pub struct SearchRequest {
     /// Euclid/Manhattan, whose scores are distances).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score_threshold: Option<f32>,
+    /// How to search: `{"hnsw_ef": 128, "exact": false}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<SearchParams>,
+}
+
+/// `params` of a search request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SearchParams {
+    /// Candidates kept while walking the HNSW graph: higher finds more of the true nearest
+    /// neighbours and takes longer. Default: the collection's `ef_construct`; never below
+    /// `limit + offset`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hnsw_ef: Option<usize>,
+    /// Compare the query with every point instead of using the index (exact, slower).
+    #[serde(default)]
+    pub exact: bool,
+}
+
+/// Body of `POST /collections/{name}/points/search/batch`: several searches in one request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchRequestBatch {
+    /// The searches; results come back in the same order.
+    pub searches: Vec<SearchRequest>,
 }
 
 impl SearchRequest {
@@ -37,7 +60,22 @@ impl SearchRequest {
             with_payload: None,
             with_vector: None,
             score_threshold: None,
+            params: None,
         }
+    }
+
+    /// Keep `ef` candidates while walking the HNSW graph.
+    pub fn hnsw_ef(mut self, ef: usize) -> Self {
+        self.params
+            .get_or_insert_with(SearchParams::default)
+            .hnsw_ef = Some(ef);
+        self
+    }
+
+    /// Search exactly (`true`) instead of through the index.
+    pub fn exact(mut self, exact: bool) -> Self {
+        self.params.get_or_insert_with(SearchParams::default).exact = exact;
+        self
     }
 
     /// Whether to return payloads.

@@ -29,12 +29,17 @@ use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use futures::channel::oneshot;
 
 use super::checked::sync_dir;
 use super::codec::Operation;
-use super::distance::{score, Order};
+use super::distance::{graph_distance, score_from_graph, Order};
+use super::hnsw::{HnswBuilder, HnswGraph, HnswParams, HNSW_FILE};
 use super::manifest::{Manifest, SegmentEntry, MANIFEST_FILE};
+use super::plan::{self, points_in_kb, Plan, SegmentShape, Thresholds};
 use super::segment::{deleted_file, Bitset, Segment, SegmentData, SEGMENT_FILES};
 use super::vector::{normalize, validate};
 use super::wal::Wal;
@@ -42,7 +47,8 @@ use super::{read, write};
 use crate::config::{Durability, OnCorruption};
 use crate::error::StorageError;
 use crate::models::{
-    CollectionConfig, CollectionInfo, CollectionParams, CollectionStatus, Distance, GetPoints,
+    CollectionConfig, CollectionInfo, CollectionParams, CollectionStatus, CreateCollection,
+    Distance, GetPoints, HnswConfig, OptimizationProgress, OptimizerStatus, OptimizersConfig,
     PointId, PointStruct, PointsSelector, Record, ScoredPoint, SearchRequest, UpdateResult,
     UpdateStatus, VectorParams,
 };
@@ -97,10 +103,27 @@ pub struct OpenReport {
     pub damage: Option<StorageError>,
 }
 
+/// The optimizer's bookkeeping for one collection.
+#[derive(Debug, Default)]
+struct OptimizerState {
+    /// Whether an optimizer task runs for this collection.
+    running: bool,
+    /// Callers waiting for the optimizer to go idle.
+    waiters: Vec<oneshot::Sender<()>>,
+    /// Progress of the running build: points inserted so far, and in all.
+    progress: Option<(Arc<AtomicUsize>, usize)>,
+    /// Why the last optimization failed.
+    error: Option<String>,
+    /// When it failed.
+    failed_at: Option<std::time::Instant>,
+}
+
 /// A collection of points in one vector space.
 #[derive(Debug)]
 pub struct Collection {
     params: VectorParams,
+    hnsw: HnswConfig,
+    optimizers: OptimizersConfig,
     dim: usize,
     dir: Option<PathBuf>,
     options: Option<DiskOptions>,
@@ -112,6 +135,9 @@ pub struct Collection {
     synced: Mutex<u64>,
     /// Why writes are refused, when the collection was opened past damage.
     read_only: Option<String>,
+    /// Set when the collection is deleted or replaced: running optimizations stop.
+    closed: AtomicBool,
+    optimizer: Mutex<OptimizerState>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -131,9 +157,43 @@ fn check_params(params: &VectorParams) -> Result<usize, StorageError> {
     Ok(params.size as usize)
 }
 
-fn empty_manifest(params: VectorParams) -> Manifest {
+/// Check the index and optimizer settings of a new collection.
+fn check_config(create: &CreateCollection) -> Result<usize, StorageError> {
+    let dim = check_params(&create.vectors)?;
+    let bad = |why: String| Err(StorageError::BadRequest(why));
+    if let Some(hnsw) = &create.hnsw_config {
+        if !(2..=256).contains(&hnsw.m) {
+            return bad(format!(
+                "hnsw_config.m is {}; it must be between 2 and 256",
+                hnsw.m
+            ));
+        }
+        if !(1..=10_000).contains(&hnsw.ef_construct) {
+            return bad(format!(
+                "hnsw_config.ef_construct is {}; it must be between 1 and 10000",
+                hnsw.ef_construct
+            ));
+        }
+    }
+    if let Some(opt) = &create.optimizers_config {
+        if !(0.0..=1.0).contains(&opt.deleted_threshold) {
+            return bad(format!(
+                "optimizers_config.deleted_threshold is {}; it must be between 0 and 1",
+                opt.deleted_threshold
+            ));
+        }
+        if opt.max_segment_size == Some(0) {
+            return bad("optimizers_config.max_segment_size must be above 0".into());
+        }
+    }
+    Ok(dim)
+}
+
+fn empty_manifest(create: CreateCollection) -> Manifest {
     Manifest {
-        params,
+        params: create.vectors,
+        hnsw_config: create.hnsw_config.unwrap_or_default(),
+        optimizers_config: create.optimizers_config.unwrap_or_default(),
         applied_op: 0,
         next_segment_id: 1,
         segments: Vec::new(),
@@ -148,9 +208,15 @@ impl Collection {
     /// An empty collection with `params` that lives in memory only; refuses a size of 0 or
     /// above 65,536.
     pub fn new(params: VectorParams) -> Result<Self, StorageError> {
-        let dim = check_params(&params)?;
+        Collection::with_config(CreateCollection::new(params))
+    }
+
+    /// An empty in-memory collection with index and optimizer settings; refuses settings out
+    /// of range.
+    pub fn with_config(create: CreateCollection) -> Result<Self, StorageError> {
+        let dim = check_config(&create)?;
         Ok(Collection::assemble(
-            empty_manifest(params),
+            empty_manifest(create),
             dim,
             None,
             None,
@@ -161,11 +227,11 @@ impl Collection {
     }
 
     /// Lay out an empty collection with `params` in the fresh directory `dir`.
-    pub(crate) fn init_dir(dir: &Path, params: VectorParams) -> Result<(), StorageError> {
-        check_params(&params)?;
+    pub(crate) fn init_dir(dir: &Path, create: CreateCollection) -> Result<(), StorageError> {
+        check_config(&create)?;
         fs::create_dir_all(dir.join(SEGMENTS_DIR)).map_err(io(dir))?;
         fs::create_dir_all(dir.join(WAL_DIR)).map_err(io(dir))?;
-        empty_manifest(params).write(dir)?;
+        empty_manifest(create).write(dir)?;
         sync_dir(dir)
     }
 
@@ -178,10 +244,11 @@ impl Collection {
         let manifest = Manifest::read(dir)?;
         let dim = check_params(&manifest.params)
             .map_err(|e| StorageError::corrupted(&dir.join(MANIFEST_FILE), 0, e.to_string()))?;
+        let on_disk = manifest.params.on_disk.unwrap_or(false);
         let mut segments = Vec::with_capacity(manifest.segments.len() + 1);
         for entry in &manifest.segments {
             let seg_dir = dir.join(SEGMENTS_DIR).join(entry.id.to_string());
-            let data = SegmentData::load(&seg_dir, dim)?;
+            let data = SegmentData::load(&seg_dir, dim, on_disk)?;
             if data.len() as u64 != entry.points {
                 return Err(StorageError::corrupted(
                     &seg_dir.join(SEGMENT_FILES[0]),
@@ -201,14 +268,26 @@ impl Collection {
                 Bitset::load(&seg_dir, entry.deleted_gen, data.len())?
             };
             let live = (0..data.len()).filter(|&i| !deleted.contains(i)).count();
+            // Loaded, never rebuilt: an index costs minutes to build and milliseconds to read.
+            let index = if entry.indexed {
+                let graph = HnswGraph::load(
+                    &seg_dir.join(HNSW_FILE),
+                    data.len(),
+                    manifest.params.distance,
+                )?;
+                Some(Arc::new(graph))
+            } else {
+                None
+            };
             segments.push(Segment {
                 id: entry.id,
-                data: std::sync::Arc::new(data),
+                data: Arc::new(data),
                 deleted,
                 live,
                 persisted: true,
                 deleted_gen: entry.deleted_gen,
                 deleted_dirty: false,
+                index,
             });
         }
         let mut state = new_state(segments, manifest.next_segment_id, dim);
@@ -267,6 +346,8 @@ impl Collection {
         let last_op = wal.as_ref().map_or(0, |(_, op)| *op);
         Collection {
             params: manifest.params.clone(),
+            hnsw: manifest.hnsw_config,
+            optimizers: manifest.optimizers_config,
             dim,
             dir,
             options,
@@ -278,6 +359,8 @@ impl Collection {
             checkpoint: Mutex::new(manifest),
             synced: Mutex::new(last_op),
             read_only,
+            closed: AtomicBool::new(false),
+            optimizer: Mutex::new(OptimizerState::default()),
         }
     }
 
@@ -291,21 +374,49 @@ impl Collection {
         self.read_only.as_deref()
     }
 
-    /// Status, point count and configuration.
+    /// Status, point counts, optimizer progress and configuration.
     pub fn info(&self) -> CollectionInfo {
+        let (running, progress, error) = {
+            let optimizer = lock(&self.optimizer);
+            let progress = optimizer
+                .progress
+                .as_ref()
+                .map(|(done, total)| OptimizationProgress {
+                    done: done.load(AtomicOrdering::Relaxed) as u64,
+                    total: *total as u64,
+                });
+            (optimizer.running, progress, optimizer.error.clone())
+        };
+        let pending = running || self.plan().is_some();
         let state = read(&self.state);
+        let indexed = state
+            .segments
+            .iter()
+            .filter(|s| s.index.is_some())
+            .map(|s| s.live as u64)
+            .sum();
         CollectionInfo {
-            status: if self.read_only.is_some() {
+            status: if self.read_only.is_some() || error.is_some() {
                 CollectionStatus::Red
+            } else if pending {
+                CollectionStatus::Yellow
             } else {
                 CollectionStatus::Green
             },
+            optimizer_status: match error {
+                Some(error) => OptimizerStatus::Error(error),
+                None => OptimizerStatus::Ok,
+            },
             points_count: state.index.len() as u64,
+            indexed_vectors_count: indexed,
             segments_count: state.segments.len() as u64,
+            optimization: progress,
             config: CollectionConfig {
                 params: CollectionParams {
                     vectors: self.params.clone(),
                 },
+                hnsw_config: self.hnsw,
+                optimizer_config: self.optimizers,
             },
         }
     }
@@ -444,43 +555,69 @@ impl Collection {
         if request.limit == 0 {
             return Ok(Some(Vec::new()));
         }
-        let order = Order::of(self.params.distance);
+        let distance = self.params.distance;
+        let order = Order::of(distance);
         let threshold = request.score_threshold;
+        // Smaller is closer for graph distances, whatever the metric; scores are derived only
+        // for the hits that survive.
+        let metric = graph_distance(distance);
+        let exact = request.params.is_some_and(|p| p.exact);
+        let ef = request
+            .params
+            .and_then(|p| p.hnsw_ef)
+            .unwrap_or(self.hnsw.ef_construct)
+            .max(wanted);
+        let full_scan = points_in_kb(self.hnsw.full_scan_threshold, self.dim);
 
         let state = read(&self.state);
         // A heap of the best `wanted` so far, worst on top, so each candidate costs one compare.
         let mut best: BinaryHeap<Candidate> =
             BinaryHeap::with_capacity(wanted.min(state.index.len()) + 1);
+        let mut consider = |d: f32, data: &SegmentData, position: usize, offset: usize| {
+            let s = score_from_graph(distance, d);
+            if threshold.is_some_and(|t| order.better(t, s)) {
+                return;
+            }
+            let candidate = Candidate {
+                goodness: -d,
+                score: s,
+                id: data.id(offset),
+                segment: position as u32,
+                offset: offset as u32,
+            };
+            if best.len() < wanted {
+                best.push(candidate);
+            } else if best.peek().is_some_and(|worst| candidate < *worst) {
+                best.pop();
+                best.push(candidate);
+            }
+        };
         let mut scanned = 0usize;
         for (position, segment) in state.segments.iter().enumerate() {
+            // Between segments: a caller that gave up costs at most one more segment.
             if cancelled() {
                 return Ok(None);
             }
-            let data = &segment.data;
-            for (i, vector) in data.vectors().chunks_exact(self.dim).enumerate() {
-                scanned += 1;
-                if scanned.is_multiple_of(4096) && cancelled() {
-                    return Ok(None);
+            let data = &*segment.data;
+            match &segment.index {
+                Some(graph) if !exact && segment.live >= full_scan => {
+                    let live = |offset: u32| !segment.deleted.contains(offset as usize);
+                    let hits = graph.search(data.vectors(), self.dim, &query, wanted, ef, &live);
+                    for (d, offset) in hits {
+                        consider(d, data, position, offset as usize);
+                    }
                 }
-                if segment.deleted.contains(i) {
-                    continue;
-                }
-                let s = score(self.params.distance, &query, vector);
-                if threshold.is_some_and(|t| order.better(t, s)) {
-                    continue;
-                }
-                let candidate = Candidate {
-                    goodness: goodness(order, s),
-                    score: s,
-                    id: data.id(i),
-                    segment: position as u32,
-                    offset: i as u32,
-                };
-                if best.len() < wanted {
-                    best.push(candidate);
-                } else if best.peek().is_some_and(|worst| candidate < *worst) {
-                    best.pop();
-                    best.push(candidate);
+                _ => {
+                    for (i, vector) in data.vectors().chunks_exact(self.dim).enumerate() {
+                        scanned += 1;
+                        if scanned.is_multiple_of(4096) && cancelled() {
+                            return Ok(None);
+                        }
+                        if segment.deleted.contains(i) {
+                            continue;
+                        }
+                        consider(metric(&query, vector), data, position, i);
+                    }
                 }
             }
         }
@@ -503,6 +640,22 @@ impl Collection {
                 })
                 .collect(),
         ))
+    }
+
+    /// Run each search of a batch in turn; `None` if the caller gave up meanwhile.
+    pub fn search_batch(
+        &self,
+        requests: &[SearchRequest],
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Option<Vec<Vec<ScoredPoint>>>, StorageError> {
+        let mut all = Vec::with_capacity(requests.len());
+        for request in requests {
+            match self.search(request, cancelled)? {
+                Some(hits) => all.push(hits),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(all))
     }
 
     /// Persist every acknowledged write into segments and truncate the log; returns the
@@ -555,10 +708,13 @@ impl Collection {
                     id: segment.id,
                     points: segment.data.len() as u64,
                     deleted_gen: gen,
+                    indexed: segment.index.is_some(),
                 });
             }
             let manifest = Manifest {
                 params: self.params.clone(),
+                hnsw_config: self.hnsw,
+                optimizers_config: self.optimizers,
                 applied_op: applied,
                 next_segment_id: state.next_segment_id,
                 segments: entries,
@@ -600,6 +756,36 @@ impl Collection {
             wal.remove_up_to(manifest.applied_op)?;
         }
         *committed = manifest;
+        if self.on_disk() {
+            for (id, data) in &to_write {
+                self.map_vectors(dir, *id, data)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether sealed segments keep their vectors memory-mapped instead of in RAM.
+    fn on_disk(&self) -> bool {
+        self.dir.is_some() && self.params.on_disk.unwrap_or(false)
+    }
+
+    /// Swap segment `id`'s in-RAM vectors (`data`, just written to its directory) for a
+    /// mapping of its file, releasing the RAM. Searches holding the old data finish on it.
+    fn map_vectors(
+        &self,
+        dir: &Path,
+        id: u64,
+        data: &Arc<SegmentData>,
+    ) -> Result<(), StorageError> {
+        let mapped = data.with_mapped_vectors(&dir.join(SEGMENTS_DIR).join(id.to_string()))?;
+        let mut state = write(&self.state);
+        if let Some(segment) = state
+            .segments
+            .iter_mut()
+            .find(|s| s.id == id && Arc::ptr_eq(&s.data, data))
+        {
+            segment.data = Arc::new(mapped);
+        }
         Ok(())
     }
 
@@ -652,10 +838,574 @@ impl Collection {
         })
     }
 
-    /// Block checkpoints and snapshots until the guard is dropped (before the directory is
-    /// removed or replaced).
+    /// Block checkpoints, snapshots and optimizer commits until the guard is dropped, and
+    /// stop running optimizations for good (before the directory is removed or replaced).
     pub(crate) fn quiesce(&self) -> MutexGuard<'_, Manifest> {
+        self.closed.store(true, AtomicOrdering::Release);
         lock(&self.checkpoint)
+    }
+
+    /// Whether the collection was deleted or replaced.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(AtomicOrdering::Acquire)
+    }
+}
+
+/// How long the optimizer leaves a collection alone after an optimization failed, so that a
+/// persistent failure (a full disk) does not rebuild an index at every write.
+const RETRY_AFTER_FAILURE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// An optimization being carried out: the points an HNSW graph is built over, and what to do
+/// with the result. Built by [`Collection::prepare`]; the graph is filled by any number of
+/// threads through [`Job::insert_next`]; [`Collection::commit`] swaps the result in.
+pub(crate) struct Job {
+    kind: JobKind,
+    /// The points: the indexed segment's own data, or the new segment of a rebuild.
+    data: Arc<SegmentData>,
+    /// Offsets to insert into the graph.
+    nodes: Vec<u32>,
+    builder: Option<HnswBuilder>,
+    next: AtomicUsize,
+    done: Arc<AtomicUsize>,
+}
+
+enum JobKind {
+    /// Give the sealed segment `id` an index.
+    Index { id: u64 },
+    /// Replace `sources` by the new segment `id`; `origin[o]` is where new offset `o` came
+    /// from, as (index into `sources`, offset there).
+    Rebuild {
+        id: u64,
+        sources: Vec<u64>,
+        origin: Vec<(u32, u32)>,
+    },
+}
+
+impl Job {
+    /// Insert the next point into the graph; `false` once every point is in.
+    pub(crate) fn insert_next(&self) -> bool {
+        let Some(builder) = &self.builder else {
+            return false;
+        };
+        let k = self.next.fetch_add(1, AtomicOrdering::Relaxed);
+        let Some(&offset) = self.nodes.get(k) else {
+            return false;
+        };
+        builder.insert(self.data.vectors(), offset);
+        self.done.fetch_add(1, AtomicOrdering::Release);
+        true
+    }
+
+    /// Whether every point is in the graph (or there is no graph to build).
+    pub(crate) fn is_complete(&self) -> bool {
+        self.builder.is_none() || self.done.load(AtomicOrdering::Acquire) == self.nodes.len()
+    }
+
+    /// Points the graph takes in all.
+    pub(crate) fn total(&self) -> usize {
+        if self.builder.is_some() {
+            self.nodes.len()
+        } else {
+            0
+        }
+    }
+
+    /// The counter of points inserted so far.
+    pub(crate) fn progress(&self) -> Arc<AtomicUsize> {
+        self.done.clone()
+    }
+
+    fn finish(self) -> (JobKind, Arc<SegmentData>, Option<HnswGraph>) {
+        let graph = self.builder.map(HnswBuilder::finish);
+        (self.kind, self.data, graph)
+    }
+}
+
+/// The optimizer's side of a collection: planning, carrying out and committing optimizations,
+/// and the bookkeeping that lets callers wait for it. The async driver is `crate::optimizer`.
+impl Collection {
+    fn thresholds(&self) -> Thresholds {
+        Thresholds::new(&self.optimizers, self.dim)
+    }
+
+    fn hnsw_params(&self) -> HnswParams {
+        HnswParams {
+            m: self.hnsw.m,
+            ef_construct: self.hnsw.ef_construct,
+        }
+    }
+
+    /// The next optimization worth doing, if any.
+    pub(crate) fn plan(&self) -> Option<Plan> {
+        if self.read_only.is_some() || self.is_closed() {
+            return None;
+        }
+        let state = read(&self.state);
+        let (appendable, sealed) = state.segments.split_last()?;
+        let shapes: Vec<SegmentShape> = sealed
+            .iter()
+            .filter(|s| s.persisted || self.dir.is_none())
+            .map(|s| SegmentShape {
+                id: s.id,
+                len: s.data.len(),
+                live: s.live,
+                indexed: s.index.is_some(),
+            })
+            .collect();
+        plan::next(appendable.data.len(), &shapes, &self.thresholds())
+    }
+
+    /// Seal the write segment: a checkpoint on disk, a new write segment in memory.
+    pub(crate) fn seal(&self) -> Result<(), StorageError> {
+        if self.dir.is_some() {
+            return self.checkpoint();
+        }
+        let _writer = lock(&self.writer);
+        let mut state = write(&self.state);
+        if state.segments.last().is_some_and(|s| s.data.len() > 0) {
+            let id = state.next_segment_id;
+            state.next_segment_id += 1;
+            state.segments.push(Segment::appendable(id, self.dim));
+        }
+        Ok(())
+    }
+
+    /// Get `plan` (an index or a rebuild) ready to build: gather or copy its points. `None`
+    /// when its segments are gone meanwhile.
+    pub(crate) fn prepare(&self, plan: &Plan) -> Option<Job> {
+        let seed = |id: u64| id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        match plan {
+            Plan::Seal => None,
+            Plan::Index(id) => {
+                let state = read(&self.state);
+                let segment = state.segments.iter().find(|s| s.id == *id)?;
+                let data = segment.data.clone();
+                let nodes = (0..data.len() as u32)
+                    .filter(|&o| !segment.deleted.contains(o as usize))
+                    .collect();
+                let builder = HnswBuilder::new(
+                    self.dim,
+                    data.len(),
+                    self.params.distance,
+                    self.hnsw_params(),
+                    seed(*id),
+                );
+                Some(self.job(JobKind::Index { id: *id }, data, nodes, Some(builder)))
+            }
+            Plan::Rebuild(ids) => {
+                let (id, sources) = {
+                    let mut state = write(&self.state);
+                    let mut sources = Vec::with_capacity(ids.len());
+                    for id in ids {
+                        let segment = state.segments.iter().find(|s| s.id == *id)?;
+                        sources.push((segment.data.clone(), segment.deleted.clone()));
+                    }
+                    let id = state.next_segment_id;
+                    state.next_segment_id += 1;
+                    (id, sources)
+                };
+                // Copying is the one O(points) step outside the graph build; no lock is held.
+                let live: usize = sources
+                    .iter()
+                    .map(|(d, del)| (0..d.len()).filter(|&o| !del.contains(o)).count())
+                    .sum();
+                let mut data = SegmentData::with_capacity(self.dim, live);
+                let mut origin = Vec::with_capacity(live);
+                for (k, (source, deleted)) in sources.iter().enumerate() {
+                    for offset in (0..source.len()).filter(|&o| !deleted.contains(o)) {
+                        data.push_from(source, offset);
+                        origin.push((k as u32, offset as u32));
+                    }
+                }
+                let indexed = self.thresholds().indexing.is_some_and(|n| live >= n);
+                let builder = indexed.then(|| {
+                    HnswBuilder::new(
+                        self.dim,
+                        live,
+                        self.params.distance,
+                        self.hnsw_params(),
+                        seed(id),
+                    )
+                });
+                let nodes = (0..live as u32).collect();
+                let kind = JobKind::Rebuild {
+                    id,
+                    sources: ids.clone(),
+                    origin,
+                };
+                Some(self.job(kind, Arc::new(data), nodes, builder))
+            }
+        }
+    }
+
+    fn job(
+        &self,
+        kind: JobKind,
+        data: Arc<SegmentData>,
+        nodes: Vec<u32>,
+        builder: Option<HnswBuilder>,
+    ) -> Job {
+        Job {
+            kind,
+            data,
+            nodes,
+            builder,
+            next: AtomicUsize::new(0),
+            done: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Swap a completed job's result in: persist it (a new segment directory or an index
+    /// file, then the manifest), then replace the sources in memory. Writes that reached the
+    /// sources while the job ran are carried over: a copied point that was deleted or
+    /// superseded meanwhile is marked deleted in the new segment.
+    pub(crate) fn commit(&self, job: Job) -> Result<(), StorageError> {
+        debug_assert!(job.is_complete());
+        let (kind, data, graph) = job.finish();
+        match kind {
+            JobKind::Index { id } => self.commit_index(id, graph),
+            JobKind::Rebuild {
+                id,
+                sources,
+                origin,
+            } => self.commit_rebuild(id, &sources, &origin, data, graph),
+        }
+    }
+
+    fn commit_index(&self, id: u64, graph: Option<HnswGraph>) -> Result<(), StorageError> {
+        let Some(graph) = graph else {
+            return Ok(());
+        };
+        let graph = Arc::new(graph);
+        let mut committed = lock(&self.checkpoint);
+        if self.is_closed() {
+            return Ok(());
+        }
+        if let Some(dir) = &self.dir {
+            let mut manifest = committed.clone();
+            let Some(entry) = manifest.segments.iter_mut().find(|e| e.id == id) else {
+                return Ok(());
+            };
+            graph.write(&dir.join(SEGMENTS_DIR).join(id.to_string()).join(HNSW_FILE))?;
+            entry.indexed = true;
+            manifest.write(dir)?;
+            *committed = manifest;
+        }
+        let mut state = write(&self.state);
+        if let Some(segment) = state.segments.iter_mut().find(|s| s.id == id) {
+            segment.index = Some(graph);
+        }
+        Ok(())
+    }
+
+    fn commit_rebuild(
+        &self,
+        id: u64,
+        sources: &[u64],
+        origin: &[(u32, u32)],
+        data: Arc<SegmentData>,
+        graph: Option<HnswGraph>,
+    ) -> Result<(), StorageError> {
+        let seg_dir = self
+            .dir
+            .as_ref()
+            .map(|dir| dir.join(SEGMENTS_DIR).join(id.to_string()));
+        if let (Some(dir), Some(seg_dir)) = (&self.dir, &seg_dir) {
+            if data.len() > 0 {
+                let tmp = dir.join(SEGMENTS_DIR).join(format!("{id}.tmp"));
+                if tmp.exists() {
+                    fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+                }
+                fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+                data.write_to(&tmp)?;
+                if let Some(graph) = &graph {
+                    graph.write(&tmp.join(HNSW_FILE))?;
+                }
+                sync_dir(&tmp)?;
+                fs::rename(&tmp, seg_dir).map_err(io(seg_dir))?;
+                sync_dir(&dir.join(SEGMENTS_DIR))?;
+            }
+        }
+        let mut committed = lock(&self.checkpoint);
+        let abandon = |why: &str| {
+            log::debug!("rebuild of segments {sources:?} abandoned: {why}");
+            if let Some(seg_dir) = &seg_dir {
+                let _ = fs::remove_dir_all(seg_dir);
+            }
+            Ok(())
+        };
+        if self.is_closed() {
+            return abandon("the collection is closed");
+        }
+        if self.dir.is_some()
+            && !sources
+                .iter()
+                .all(|s| committed.segments.iter().any(|e| e.id == *s))
+        {
+            return abandon("a source is no longer committed");
+        }
+
+        // Swap in memory, carrying over what changed while the job ran.
+        let (new_deleted, position) = {
+            let mut state = write(&self.state);
+            let mut positions = Vec::with_capacity(sources.len());
+            for source in sources {
+                match state.segments.iter().position(|s| s.id == *source) {
+                    Some(p) => positions.push(p as u32),
+                    None => return abandon("a source is gone"),
+                }
+            }
+            let mut deleted = Bitset::default();
+            deleted.grow(data.len());
+            let mut live = 0;
+            for (offset, &(k, from)) in origin.iter().enumerate() {
+                let here = Loc {
+                    segment: positions[k as usize],
+                    offset: from,
+                };
+                if state.index.get(&data.id(offset)) == Some(&here) {
+                    live += 1;
+                } else {
+                    deleted.insert(offset);
+                }
+            }
+            // Positions shift: the new segment takes the first source's place and the other
+            // sources go; every location is remapped in one pass over the index.
+            let first = positions.iter().copied().min().unwrap_or(0) as usize;
+            let keep_new = data.len() > 0;
+            let mut remap = Vec::with_capacity(state.segments.len());
+            let mut next = 0u32;
+            for p in 0..state.segments.len() as u32 {
+                if p as usize == first && keep_new {
+                    remap.push(next);
+                    next += 1;
+                } else if positions.contains(&p) {
+                    remap.push(u32::MAX);
+                } else {
+                    remap.push(next);
+                    next += 1;
+                }
+            }
+            let new_position = if keep_new { remap[first] } else { u32::MAX };
+            for loc in state.index.values_mut() {
+                loc.segment = remap[loc.segment as usize];
+            }
+            for offset in 0..data.len() {
+                if !deleted.contains(offset) {
+                    state.index.insert(
+                        data.id(offset),
+                        Loc {
+                            segment: new_position,
+                            offset: offset as u32,
+                        },
+                    );
+                }
+            }
+            let new_segment = keep_new.then(|| Segment {
+                id,
+                data: data.clone(),
+                deleted: deleted.clone(),
+                live,
+                persisted: self.dir.is_some(),
+                deleted_gen: 0,
+                deleted_dirty: false,
+                index: graph.map(Arc::new),
+            });
+            let old = std::mem::take(&mut state.segments);
+            let mut new_segment = new_segment;
+            for (p, segment) in old.into_iter().enumerate() {
+                if p == first {
+                    if let Some(s) = new_segment.take() {
+                        state.segments.push(s);
+                    }
+                } else if !positions.contains(&(p as u32)) {
+                    state.segments.push(segment);
+                }
+            }
+            debug_assert!(state
+                .index
+                .values()
+                .all(|l| (l.segment as usize) < state.segments.len()));
+            let any_deleted = live < data.len();
+            (any_deleted.then_some(deleted), new_position)
+        };
+
+        let Some(dir) = &self.dir else {
+            return Ok(());
+        };
+        // The manifest must hold the carried-over deletions itself: the log records behind
+        // them may already be gone (a checkpoint during the job removes what it covered).
+        let mut manifest = committed.clone();
+        let at = manifest
+            .segments
+            .iter()
+            .position(|e| sources.contains(&e.id))
+            .unwrap_or(manifest.segments.len());
+        manifest.segments.retain(|e| !sources.contains(&e.id));
+        let mut deleted_gen = 0;
+        let written = (|| {
+            if data.len() > 0 {
+                if let (Some(set), Some(seg_dir)) = (&new_deleted, &seg_dir) {
+                    deleted_gen = 1;
+                    set.write_to(seg_dir, deleted_gen)?;
+                }
+                manifest.segments.insert(
+                    at.min(manifest.segments.len()),
+                    SegmentEntry {
+                        id,
+                        points: data.len() as u64,
+                        deleted_gen,
+                        indexed: read(&self.state)
+                            .segments
+                            .get(position as usize)
+                            .is_some_and(|s| s.index.is_some()),
+                    },
+                );
+            }
+            manifest.next_segment_id = manifest.next_segment_id.max(id + 1);
+            manifest.write(dir)
+        })();
+        {
+            let mut state = write(&self.state);
+            if let Some(segment) = state.segments.iter_mut().find(|s| s.id == id) {
+                if written.is_ok() {
+                    segment.deleted_gen = deleted_gen;
+                } else {
+                    // Not committed: the next checkpoint writes the set and the manifest.
+                    segment.deleted_dirty = true;
+                }
+            }
+        }
+        written?;
+        *committed = manifest;
+        for source in sources {
+            let old = dir.join(SEGMENTS_DIR).join(source.to_string());
+            if let Err(e) = fs::remove_dir_all(&old) {
+                log::warn!(
+                    "could not remove {}: {e}; retried at next open",
+                    old.display()
+                );
+            }
+        }
+        if self.on_disk() && data.len() > 0 {
+            self.map_vectors(dir, id, &data)?;
+        }
+        Ok(())
+    }
+
+    /// Carry out every pending optimization now (seal, merge, vacuum, index), building on
+    /// this thread and `threads - 1` more, and return when nothing is left. For applications
+    /// that use the engine without an instance; an instance optimizes in the background.
+    /// Fails with `BadRequest` if an optimization of this collection is already running.
+    pub fn optimize(&self, threads: usize) -> Result<(), StorageError> {
+        {
+            let mut optimizer = lock(&self.optimizer);
+            if optimizer.running {
+                return Err(StorageError::BadRequest(
+                    "an optimization of this collection is already running".into(),
+                ));
+            }
+            optimizer.running = true;
+        }
+        let outcome = (|| {
+            while let Some(plan) = self.plan() {
+                if plan == Plan::Seal {
+                    self.seal()?;
+                    continue;
+                }
+                let Some(job) = self.prepare(&plan) else {
+                    break;
+                };
+                self.set_optimizer_progress(&job);
+                std::thread::scope(|scope| {
+                    for _ in 1..threads.max(1) {
+                        scope.spawn(|| while job.insert_next() {});
+                    }
+                    while job.insert_next() {}
+                });
+                self.commit(job)?;
+            }
+            Ok(())
+        })();
+        self.record_optimization(outcome.as_ref().map(|_| ()).map_err(ToString::to_string));
+        self.optimizer_done(true);
+        outcome
+    }
+
+    /// Memory taken by the links of every HNSW index, in bytes.
+    pub fn index_links_bytes(&self) -> usize {
+        read(&self.state)
+            .segments
+            .iter()
+            .filter_map(|s| s.index.as_ref())
+            .map(|g| g.links_bytes())
+            .sum()
+    }
+
+    /// Claim the optimizer for this collection if it has work and nobody runs it; `true`
+    /// means the caller must run it and call [`optimizer_done`](Self::optimizer_done).
+    pub(crate) fn try_start_optimizer(&self) -> bool {
+        let mut optimizer = lock(&self.optimizer);
+        if optimizer.running
+            || optimizer
+                .failed_at
+                .is_some_and(|t| t.elapsed() < RETRY_AFTER_FAILURE)
+            || self.plan().is_none()
+        {
+            return false;
+        }
+        optimizer.running = true;
+        true
+    }
+
+    /// The optimizer task asks whether to stop. It stops (and wakes every waiter) when there is
+    /// nothing left to do, or when `stop` is set; otherwise it carries on.
+    pub(crate) fn optimizer_done(&self, stop: bool) -> bool {
+        let waiters = {
+            let mut optimizer = lock(&self.optimizer);
+            if !stop && self.plan().is_some() {
+                return false;
+            }
+            optimizer.running = false;
+            optimizer.progress = None;
+            std::mem::take(&mut optimizer.waiters)
+        };
+        for waiter in waiters {
+            let _ = waiter.send(());
+        }
+        true
+    }
+
+    /// Publish the progress of the job about to be built.
+    pub(crate) fn set_optimizer_progress(&self, job: &Job) {
+        lock(&self.optimizer).progress = Some((job.progress(), job.total()));
+    }
+
+    /// Record how an optimization went (an error turns the collection red until one succeeds).
+    pub(crate) fn record_optimization(&self, outcome: Result<(), String>) {
+        let mut optimizer = lock(&self.optimizer);
+        match outcome {
+            Ok(()) => {
+                optimizer.error = None;
+                optimizer.failed_at = None;
+            }
+            Err(error) => {
+                log::error!("optimization failed: {error}");
+                optimizer.error = Some(error);
+                optimizer.failed_at = Some(std::time::Instant::now());
+            }
+        }
+    }
+
+    /// A receiver that fires when the running optimizer goes idle; `None` if none runs.
+    pub(crate) fn wait_idle(&self) -> Option<oneshot::Receiver<()>> {
+        let mut optimizer = lock(&self.optimizer);
+        if !optimizer.running {
+            return None;
+        }
+        let (tx, rx) = oneshot::channel();
+        optimizer.waiters.push(tx);
+        Some(rx)
     }
 }
 
@@ -677,6 +1427,9 @@ fn snapshot_files(dir: &Path, manifest: &Manifest) -> Vec<(String, PathBuf)> {
         let mut names: Vec<String> = SEGMENT_FILES.iter().map(|s| (*s).to_owned()).collect();
         if entry.deleted_gen > 0 {
             names.push(deleted_file(entry.deleted_gen));
+        }
+        if entry.indexed {
+            names.push(HNSW_FILE.to_owned());
         }
         for name in names {
             let relative = format!("{SEGMENTS_DIR}/{}/{name}", entry.id);
@@ -818,7 +1571,16 @@ fn remove_leftovers(dir: &Path, manifest: &Manifest) -> Result<(), StorageError>
         let name = entry.file_name().to_string_lossy().into_owned();
         let named = manifest.segments.iter().find(|s| s.id.to_string() == name);
         match named {
-            Some(segment) => remove_stale_deletion_files(&entry.path(), segment.deleted_gen),
+            Some(segment) => {
+                remove_stale_deletion_files(&entry.path(), segment.deleted_gen);
+                if !segment.indexed {
+                    // Written by an index build that crashed before its manifest commit.
+                    let stale = entry.path().join(HNSW_FILE);
+                    if stale.exists() {
+                        fs::remove_file(&stale).map_err(io(&stale))?;
+                    }
+                }
+            }
             None => {
                 log::info!(
                     "removing {} left by an interrupted checkpoint",
@@ -851,14 +1613,6 @@ fn remove_stale_deletion_files(seg_dir: &Path, keep: u64) {
         if stale {
             let _ = fs::remove_file(entry.path());
         }
-    }
-}
-
-/// Higher is better, whatever the distance.
-fn goodness(order: Order, score: f32) -> f32 {
-    match order {
-        Order::LargerBetter => score,
-        Order::SmallerBetter => -score,
     }
 }
 
@@ -898,6 +1652,15 @@ impl Eq for Candidate {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::distance::score;
+
+    /// Higher is better, whatever the distance.
+    fn goodness(order: Order, score: f32) -> f32 {
+        match order {
+            Order::LargerBetter => score,
+            Order::SmallerBetter => -score,
+        }
+    }
 
     fn collection(distance: Distance) -> Collection {
         Collection::new(VectorParams::new(2, distance)).unwrap()
@@ -949,6 +1712,37 @@ mod tests {
                 all[2..7].iter().map(|(_, id)| PointId::Num(*id)).collect();
             let got_ids: Vec<PointId> = got.iter().map(|s| s.id).collect();
             assert_eq!(got_ids, expected, "{distance:?}");
+        }
+    }
+
+    #[test]
+    fn on_disk_segments_are_mapped_and_in_ram_ones_are_not() {
+        let points: Vec<PointStruct> = (0..100u64)
+            .map(|i| PointStruct::new(i, vec![i as f32, 1.0, 0.5, -1.0]))
+            .collect();
+        let options = DiskOptions {
+            durability: Durability::Interval(std::time::Duration::from_secs(1)),
+            on_corruption: OnCorruption::Fail,
+            checkpoint_bytes: 1 << 20,
+        };
+        for on_disk in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let create =
+                CreateCollection::new(VectorParams::new(4, Distance::Dot).on_disk(on_disk));
+            Collection::init_dir(dir.path(), create).unwrap();
+            let query = SearchRequest::new(vec![1.0, 0.0, 0.0, 0.0], 3);
+            let mapped = |c: &Collection| read(&c.state).segments[0].data.is_mapped();
+            let expected = on_disk && cfg!(target_endian = "little");
+            let (c, _) = Collection::open(dir.path(), options.clone()).unwrap();
+            c.upsert(points.clone()).unwrap();
+            let before = c.search(&query, &never).unwrap().unwrap();
+            c.checkpoint().unwrap();
+            assert_eq!(mapped(&c), expected, "on_disk {on_disk} after sealing");
+            assert_eq!(c.search(&query, &never).unwrap().unwrap(), before);
+            drop(c);
+            let (c, _) = Collection::open(dir.path(), options.clone()).unwrap();
+            assert_eq!(mapped(&c), expected, "on_disk {on_disk} after reopening");
+            assert_eq!(c.search(&query, &never).unwrap().unwrap(), before);
         }
     }
 

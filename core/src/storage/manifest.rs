@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::checked;
 use crate::error::StorageError;
-use crate::models::VectorParams;
+use crate::models::{HnswConfig, OptimizersConfig, VectorParams};
 
 const MAGIC: [u8; 8] = *b"RROMAN\0\0";
 const VERSION: u32 = 1;
@@ -27,6 +27,12 @@ pub(crate) const MANIFEST_FILE: &str = "manifest.bin";
 pub(crate) struct Manifest {
     /// The collection's vector space.
     pub(crate) params: VectorParams,
+    /// Its HNSW parameters (absent in manifests written before indexes existed).
+    #[serde(default)]
+    pub(crate) hnsw_config: HnswConfig,
+    /// Its optimizer thresholds.
+    #[serde(default)]
+    pub(crate) optimizers_config: OptimizersConfig,
     /// Every write operation up to this number is in the segments; the log is replayed from
     /// the next one.
     pub(crate) applied_op: u64,
@@ -45,6 +51,9 @@ pub(crate) struct SegmentEntry {
     pub(crate) points: u64,
     /// Generation of its deletion file, 0 if nothing was deleted.
     pub(crate) deleted_gen: u64,
+    /// Whether `hnsw.bin` holds its HNSW index.
+    #[serde(default)]
+    pub(crate) indexed: bool,
 }
 
 impl Manifest {

@@ -21,11 +21,14 @@ mod archive;
 mod checked;
 mod codec;
 mod collection;
-mod distance;
+pub mod distance;
+pub mod hnsw;
 mod lock;
 mod manifest;
 mod name;
+pub(crate) mod plan;
 mod segment;
+mod simd;
 mod snapshot;
 mod vector;
 mod wal;
@@ -36,6 +39,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+pub(crate) use collection::Job;
 pub use collection::{Collection, OpenReport, MAX_DIMENSION};
 pub use distance::{score, Order};
 pub use name::validate_collection_name;
@@ -168,12 +172,12 @@ impl TableOfContent {
             });
         }
         let collection = match &self.disk {
-            None => Collection::new(create.vectors)?,
+            None => Collection::with_config(create)?,
             Some(disk) => {
                 // Laid out in `.tmp/` and renamed into place, so a crash never leaves half a
                 // collection under `collections/`.
                 let tmp = disk.scratch(TMP_DIR, "create");
-                Collection::init_dir(&tmp, create.vectors)?;
+                Collection::init_dir(&tmp, create)?;
                 let target = disk.collection_dir(name);
                 fs::rename(&tmp, &target).map_err(io(&target))?;
                 sync_dir(&disk.collections())?;
@@ -238,7 +242,8 @@ impl TableOfContent {
             })
     }
 
-    fn all(&self) -> Vec<Arc<Collection>> {
+    /// Every open collection.
+    pub(crate) fn all(&self) -> Vec<Arc<Collection>> {
         read(&self.collections).values().cloned().collect()
     }
 

@@ -29,6 +29,7 @@ use std::sync::Arc;
 
 use super::checked::{self, HEADER_LEN};
 use super::codec::Reader;
+use super::hnsw::HnswGraph;
 use crate::error::StorageError;
 use crate::models::{Payload, PointId};
 
@@ -95,7 +96,7 @@ impl std::fmt::Debug for SegmentData {
         f.debug_struct("SegmentData")
             .field("dim", &self.dim)
             .field("len", &self.len())
-            .field("mapped", &matches!(self.vectors, Vectors::Mapped(_)))
+            .field("mapped", &self.is_mapped())
             .finish()
     }
 }
@@ -264,10 +265,61 @@ impl SegmentData {
         )
     }
 
-    /// Load a segment written by [`write_to`](Self::write_to), checking every file.
-    pub(crate) fn load(dir: &Path, dim: usize) -> Result<SegmentData, StorageError> {
+    /// An empty segment with room for `capacity` points, to be filled by a rebuild.
+    pub(crate) fn with_capacity(dim: usize, capacity: usize) -> Self {
+        SegmentData {
+            dim,
+            vectors: Vectors::Owned(Vec::with_capacity(capacity.saturating_mul(dim))),
+            ids: Vec::with_capacity(capacity),
+            versions: Vec::with_capacity(capacity),
+            payloads: Payloads::Owned(Vec::with_capacity(capacity)),
+        }
+    }
+
+    /// Append a copy of the point at `offset` of `other` (same dimension), version included.
+    pub(crate) fn push_from(&mut self, other: &SegmentData, offset: usize) -> usize {
+        self.push(
+            other.id(offset),
+            other.vector(offset),
+            other.payload(offset),
+            other.version(offset),
+        )
+    }
+
+    /// Whether the vectors are memory-mapped rather than held in RAM.
+    pub(crate) fn is_mapped(&self) -> bool {
+        matches!(self.vectors, Vectors::Mapped(_))
+    }
+
+    /// The same segment with its vectors mapped from `vectors.bin` in `dir` (which
+    /// [`write_to`](Self::write_to) wrote from this data) instead of held in RAM.
+    pub(crate) fn with_mapped_vectors(&self, dir: &Path) -> Result<SegmentData, StorageError> {
+        let path = dir.join(SEGMENT_FILES[0]);
+        let (count, vectors) = load_vectors(&path, self.dim)?;
+        expect_count(&path, count, self.len() as u64)?;
+        Ok(SegmentData {
+            dim: self.dim,
+            vectors,
+            ids: self.ids.clone(),
+            versions: self.versions.clone(),
+            payloads: match &self.payloads {
+                Payloads::Owned(p) => Payloads::Owned(p.clone()),
+                Payloads::Packed { offsets, blob } => Payloads::Packed {
+                    offsets: offsets.clone(),
+                    blob: blob.clone(),
+                },
+            },
+        })
+    }
+
+    /// Load a segment written by [`write_to`](Self::write_to), checking every file. Vectors
+    /// stay memory-mapped when `on_disk`, and are read into RAM otherwise.
+    pub(crate) fn load(dir: &Path, dim: usize, on_disk: bool) -> Result<SegmentData, StorageError> {
         let vectors_path = dir.join(SEGMENT_FILES[0]);
-        let (count, vectors) = load_vectors(&vectors_path, dim)?;
+        let (count, mut vectors) = load_vectors(&vectors_path, dim)?;
+        if !on_disk && matches!(vectors, Vectors::Mapped(_)) {
+            vectors = Vectors::Owned(vectors.as_slice().to_vec());
+        }
 
         let path = dir.join(SEGMENT_FILES[1]);
         let (header, bytes) = checked::read(&path, POINTS_MAGIC, VERSION)?;
@@ -483,6 +535,8 @@ pub(crate) struct Segment {
     pub(crate) deleted_gen: u64,
     /// Whether `deleted` changed since it was last persisted.
     pub(crate) deleted_dirty: bool,
+    /// The HNSW index over its offsets, once built (sealed segments only).
+    pub(crate) index: Option<Arc<HnswGraph>>,
 }
 
 impl Segment {
@@ -496,6 +550,7 @@ impl Segment {
             persisted: false,
             deleted_gen: 0,
             deleted_dirty: false,
+            index: None,
         }
     }
 
@@ -567,12 +622,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = sample();
         s.write_to(dir.path()).unwrap();
-        let loaded = SegmentData::load(dir.path(), 3).unwrap();
+        let loaded = SegmentData::load(dir.path(), 3, true).unwrap();
         same(&s, &loaded);
-        assert_eq!(
-            matches!(loaded.vectors, Vectors::Mapped(_)),
-            cfg!(target_endian = "little")
-        );
+        assert_eq!(loaded.is_mapped(), cfg!(target_endian = "little"));
+        let in_ram = SegmentData::load(dir.path(), 3, false).unwrap();
+        same(&s, &in_ram);
+        assert!(!in_ram.is_mapped());
+        let remapped = s.with_mapped_vectors(dir.path()).unwrap();
+        same(&s, &remapped);
+        assert_eq!(remapped.is_mapped(), cfg!(target_endian = "little"));
         assert_eq!(loaded.vector(1), &[-1.0, 0.5, 0.25]);
         assert_eq!(loaded.payload(2), Some(Payload::new()));
     }
@@ -588,24 +646,24 @@ mod tests {
             let last = bad.len() - 1;
             bad[last] ^= 1;
             std::fs::write(&path, &bad).unwrap();
-            match SegmentData::load(dir.path(), 3) {
+            match SegmentData::load(dir.path(), 3, true) {
                 Err(StorageError::Corrupted { path: p, .. }) => assert!(p.ends_with(name)),
                 other => panic!("{name}: {other:?}"),
             }
             std::fs::write(&path, &good[..good.len() - 1]).unwrap();
             assert!(
-                SegmentData::load(dir.path(), 3).is_err(),
+                SegmentData::load(dir.path(), 3, true).is_err(),
                 "{name} truncated"
             );
             std::fs::write(&path, &good).unwrap();
         }
         assert!(matches!(
-            SegmentData::load(dir.path(), 4),
+            SegmentData::load(dir.path(), 4, true),
             Err(StorageError::Corrupted { offset: 12, .. })
         ));
         std::fs::remove_file(dir.path().join("points.bin")).unwrap();
         assert!(matches!(
-            SegmentData::load(dir.path(), 3),
+            SegmentData::load(dir.path(), 3, true),
             Err(StorageError::Io { .. })
         ));
     }

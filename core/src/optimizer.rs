@@ -1,0 +1,170 @@
+//! The optimizer's async driver: runs the storage engine's optimizations (seal, index, merge,
+//! vacuum; the policy is `storage::plan`) in the background on the update pool.
+//!
+//! A write that leaves a collection with work to do [`kick`](Optimizer::kick)s it; at most one
+//! driver task runs per collection, and it loops until the plan is empty. An index build is
+//! split over as many tasks as the update pool has threads, each inserting points for a couple
+//! of milliseconds and then yielding, so writes queued on the same pool keep flowing while an
+//! index is built. Shutdown and collection deletion stop a build at the next yield; the half
+//! built graph is dropped and nothing on disk changes.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+
+use crate::runtime::{Pool, Spawner};
+use crate::storage::plan::Plan;
+use crate::storage::{Collection, Job};
+
+/// How long a build task inserts before it lets other work on the update pool run.
+const SLICE: Duration = Duration::from_millis(2);
+
+/// Runs optimizations for every collection of an instance.
+pub(crate) struct Optimizer {
+    runtime: Arc<dyn Spawner>,
+    /// Tasks an index build is split over: the update pool's thread count.
+    threads: usize,
+    stopping: Arc<AtomicBool>,
+}
+
+impl Optimizer {
+    /// An optimizer spawning onto `runtime`'s update pool, building with `threads` tasks.
+    pub(crate) fn new(runtime: Arc<dyn Spawner>, threads: usize) -> Arc<Self> {
+        Arc::new(Optimizer {
+            runtime,
+            threads: threads.max(1),
+            stopping: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// Stop: no new optimization starts, running builds end at their next yield.
+    pub(crate) fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+    }
+
+    fn stopped(&self, collection: &Collection) -> bool {
+        self.stopping.load(Ordering::Acquire) || collection.is_closed()
+    }
+
+    /// Start optimizing `collection` in the background if it has work and no optimizer runs
+    /// for it yet. Cheap when there is nothing to do.
+    pub(crate) fn kick(self: &Arc<Self>, collection: &Arc<Collection>) {
+        if self.stopped(collection) || !collection.try_start_optimizer() {
+            return;
+        }
+        let this = self.clone();
+        let collection = collection.clone();
+        self.runtime.spawn(
+            Pool::Update,
+            Box::pin(async move { this.run(collection).await }),
+        );
+    }
+
+    /// The driver task: one optimization after another until the plan is empty.
+    async fn run(self: Arc<Self>, collection: Arc<Collection>) {
+        loop {
+            let outcome = AssertUnwindSafe(self.step(&collection))
+                .catch_unwind()
+                .await;
+            let failed = match outcome {
+                Ok(Ok(())) => false,
+                Ok(Err(error)) => {
+                    collection.record_optimization(Err(error.to_string()));
+                    true
+                }
+                Err(_) => {
+                    collection.record_optimization(Err("the optimizer panicked".to_owned()));
+                    true
+                }
+            };
+            if collection.optimizer_done(failed || self.stopped(&collection)) {
+                return;
+            }
+        }
+    }
+
+    /// Carry out the collection's next optimization, if any.
+    async fn step(&self, collection: &Arc<Collection>) -> Result<(), crate::StorageError> {
+        let Some(plan) = collection.plan() else {
+            return Ok(());
+        };
+        if let Plan::Seal = plan {
+            collection.seal()?;
+            collection.record_optimization(Ok(()));
+            return Ok(());
+        }
+        let Some(job) = collection.prepare(&plan) else {
+            return Ok(());
+        };
+        collection.set_optimizer_progress(&job);
+        let job = Arc::new(job);
+        self.build(collection, &job).await;
+        if !job.is_complete() {
+            // Stopped: drop the partial graph; the plan is made again next time.
+            return Ok(());
+        }
+        let job = match Arc::try_unwrap(job) {
+            Ok(job) => job,
+            // Every build task has finished, so only this handle is left.
+            Err(_) => return Ok(()),
+        };
+        collection.commit(job)?;
+        collection.record_optimization(Ok(()));
+        Ok(())
+    }
+
+    /// Insert every point of `job` into its graph from `threads` tasks on the update pool.
+    async fn build(&self, collection: &Arc<Collection>, job: &Arc<Job>) {
+        let mut finished = Vec::with_capacity(self.threads);
+        for _ in 0..self.threads {
+            let (done_tx, done_rx) = futures::channel::oneshot::channel::<()>();
+            let job = job.clone();
+            let collection = collection.clone();
+            let stopping = self.stopping.clone();
+            self.runtime.spawn(
+                Pool::Update,
+                Box::pin(async move {
+                    let work = AssertUnwindSafe(async {
+                        loop {
+                            let slice = Instant::now();
+                            let mut more = true;
+                            while more && slice.elapsed() < SLICE {
+                                more = job.insert_next();
+                            }
+                            if !more || stopping.load(Ordering::Acquire) || collection.is_closed() {
+                                return;
+                            }
+                            yield_now().await;
+                        }
+                    });
+                    let _ = work.catch_unwind().await;
+                    let _ = done_tx.send(());
+                }),
+            );
+            finished.push(done_rx);
+        }
+        for done in finished {
+            // A task dropped at shutdown cancels its sender: that counts as finished too.
+            let _ = done.await;
+        }
+    }
+}
+
+/// Let other tasks of the same pool run, then continue.
+async fn yield_now() {
+    let mut yielded = false;
+    futures::future::poll_fn(|cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await;
+}

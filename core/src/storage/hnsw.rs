@@ -1,0 +1,1605 @@
+//! The HNSW graph index of one segment: building it (several threads at once), searching it,
+//! and its file `hnsw.bin`.
+//!
+//! The graph's nodes are the segment's offsets `0..len`; it stores links only, never vectors.
+//! Callers pass the segment's flat vector slice (`len * dim` f32, possibly memory-mapped) to
+//! every [`HnswBuilder::insert`] and [`HnswGraph::search`]. Offsets that were never inserted
+//! (points deleted before the index was built) have no links and are never reached. Which
+//! points a search may *return* is the caller's business (the `accept` filter); the graph
+//! routes through every node it has.
+//!
+//! This is the design of the HNSW paper (Malkov & Yashunin) as hnswlib implements it:
+//! every node gets a level `floor(-ln(u) / ln(m))`; a node of level `L` has a neighbour list
+//! on each level `0..=L`, of at most `m` links on upper levels and `m0 = 2 * m` on level 0.
+//! A search descends greedily from the entry point (a node of the highest level) through the
+//! upper levels, then runs a beam search of width `ef` on level 0. Neighbours are chosen with
+//! the HNSW heuristic: a candidate is kept only if it is closer to the new node than to every
+//! neighbour kept so far, which spreads links in all directions.
+//!
+//! Distances are [graph distances](super::distance::graph_distance): smaller is closer.
+//!
+//! Building takes a lock per node around its neighbour lists (copied out before they are
+//! scanned) and one around the entry point, so any number of threads insert at once. A
+//! finished graph is immutable: level 0 is one flat array with a fixed stride per offset, the
+//! upper levels (about one node in `m`) a second compact array. A search allocates nothing
+//! per visited node: the visited set is a per-thread array of generation tags, and the
+//! vectors of the neighbours about to be compared are prefetched, which matters because
+//! search time is mostly spent waiting for vectors to arrive from memory.
+//!
+//! ## Invariants
+//! Checked when a file is loaded, and true by construction after [`HnswBuilder::finish`]:
+//! every link is an inserted offset `< len` other than the node itself; a node's level-0 list
+//! has at most `m0` links and each of its upper lists at most `m`; a link on level `l` points
+//! to a node whose level is at least `l`; the entry point is an inserted node of the highest
+//! level, or there is none and no node is inserted.
+//!
+//! ## File format: `hnsw.bin`, version 1
+//! A checked file (header in `checked.rs`): magic `RROHNSW\0`, version 1, `aux` = `m`,
+//! `count` = `len` (the segment's number of offsets). Then, little-endian throughout:
+//!
+//! | bytes                  | content                                                    |
+//! |------------------------|------------------------------------------------------------|
+//! | 0..4                   | `m`, u32 (2..=[`MAX_M`]); `m0 = 2 * m`                      |
+//! | 4..8                   | `ef_construct`, u32                                        |
+//! | 8..12                  | distance, u32: 0 Cosine, 1 Dot, 2 Euclid, 3 Manhattan      |
+//! | 12..16                 | entry point offset, u32; `0xFFFF_FFFF` when the graph is empty |
+//! | 16..20                 | max level (the entry point's level), u32; 0 when empty     |
+//! | 20..24                 | reserved, 0                                                |
+//! | 24..32                 | number of inserted nodes, u64                              |
+//! | 32..32+len             | level of each offset, u8; `0xFF` = not in the graph        |
+//! | then                   | zero bytes up to a multiple of 4                           |
+//! | then `len * (1+m0)` u32| level 0: per offset, the link count then `m0` slots (links first, unused slots 0) |
+//! | then                   | upper levels: for each offset with level `L >= 1`, in offset order, for each level `1..=L`: the link count then `m` slots (unused 0), u32 each |
+//!
+//! The file is written once, into `hnsw.tmp` beside it, synced and renamed over
+//! `hnsw.bin`; a reader either sees the previous file or the complete new one. Loading checks
+//! the checksum, the exact size and every invariant above, so a damaged file is a
+//! [`StorageError::Corrupted`] naming the byte, never a panic or a graph that walks out of
+//! bounds. The index holds nothing that is not derived from the segment's vectors, so a
+//! damaged file can always be rebuilt.
+
+use std::cell::Cell;
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+use std::fs;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering as Atomic};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use super::checked::{self, HEADER_LEN};
+use super::distance::graph_distance;
+use crate::error::StorageError;
+use crate::models::Distance;
+
+/// Name of the index file inside a segment directory.
+pub const HNSW_FILE: &str = "hnsw.bin";
+/// Largest `m` accepted (larger values are clamped when building, refused when loading).
+pub const MAX_M: usize = 512;
+/// Highest level a node can get (the sampled level is capped here).
+pub const MAX_LEVEL: u8 = 32;
+
+const MAGIC: [u8; 8] = *b"RROHNSW\0";
+const VERSION: u32 = 1;
+/// The level byte of an offset that is not in the graph.
+const NOT_INSERTED: u8 = u8::MAX;
+/// The entry point of an empty graph.
+const NO_ENTRY: u32 = u32::MAX;
+/// How many neighbours ahead of the distance computation their vectors are prefetched.
+const PREFETCH_AHEAD: usize = 1;
+/// How many cache lines of a vector are prefetched: half of a 384-d vector measured best
+/// (more queues too many misses at once; the hardware prefetcher streams the rest).
+const PREFETCH_LINES: usize = 12;
+/// Length of the fixed parameters at the start of the file's data.
+const PARAMS_LEN: usize = 32;
+
+/// How a graph is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HnswParams {
+    /// Links per node on upper levels (twice that on level 0). Default 16; at least 2.
+    pub m: usize,
+    /// Beam width while inserting: larger builds slower and finds better neighbours.
+    /// Default 100.
+    pub ef_construct: usize,
+}
+
+impl Default for HnswParams {
+    fn default() -> Self {
+        HnswParams {
+            m: 16,
+            ef_construct: 100,
+        }
+    }
+}
+
+impl HnswParams {
+    /// The parameters actually used: `m` in `2..=MAX_M`, `ef_construct` at least 1.
+    fn normalised(self) -> Self {
+        HnswParams {
+            m: self.m.clamp(2, MAX_M),
+            ef_construct: self.ef_construct.max(1),
+        }
+    }
+
+    /// Maximum links of a node on level 0.
+    fn m0(self) -> usize {
+        2 * self.m
+    }
+}
+
+/// A node and its graph distance to the query; ordered by distance, then offset.
+#[derive(Debug, Clone, Copy)]
+struct Near {
+    dist: f32,
+    id: u32,
+}
+
+impl PartialEq for Near {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Near {}
+
+impl PartialOrd for Near {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Near {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.dist
+            .total_cmp(&other.dist)
+            .then(self.id.cmp(&other.id))
+    }
+}
+
+/// The set of nodes one search has visited: a tag per offset, equal to the current
+/// generation when visited, so that starting a new search is one increment instead of a
+/// clear of `len` entries.
+#[derive(Default)]
+struct Visited {
+    tags: Vec<u32>,
+    generation: u32,
+}
+
+impl Visited {
+    /// Forget every visit, for a graph of `len` offsets.
+    fn start(&mut self, len: usize) {
+        if self.tags.len() < len {
+            self.tags.resize(len, 0);
+        }
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.tags.fill(0);
+            self.generation = 1;
+        }
+    }
+
+    /// Mark `id` visited; `true` if it was not before. Offsets out of range count as visited,
+    /// so they are never followed.
+    #[inline]
+    fn first_visit(&mut self, id: u32) -> bool {
+        match self.tags.get_mut(id as usize) {
+            Some(tag) if *tag != self.generation => {
+                *tag = self.generation;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+thread_local! {
+    /// Each thread's visited set, reused by every search and insert on that thread so that a
+    /// query allocates nothing of size `len`. It keeps the size of the largest graph the
+    /// thread searched.
+    static VISITED: Cell<Option<Visited>> = const { Cell::new(None) };
+}
+
+/// Run `f` with this thread's visited set, started for `len` offsets. Taken out of the
+/// thread-local while `f` runs, so a nested search (from inside an `accept` filter) gets a
+/// fresh set instead of a panic.
+fn with_visited<R>(len: usize, f: impl FnOnce(&mut Visited) -> R) -> R {
+    let mut visited = VISITED
+        .try_with(Cell::take)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    visited.start(len);
+    let result = f(&mut visited);
+    let _ = VISITED.try_with(|cell| cell.set(Some(visited)));
+    result
+}
+
+/// Lock a node's links. A panic while a list was locked leaves a valid list (every change is
+/// a single assignment or push), so a poisoned lock is used as is.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// SplitMix64's output function: a strong 64-bit mix.
+fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The level of `offset`: `floor(-ln(u) * mult)` for `u` uniform in (0, 1] drawn from
+/// `seed` and `offset` alone, so it does not depend on which thread inserts when.
+fn sample_level(seed: u64, offset: u32, mult: f64) -> u8 {
+    let bits = splitmix64(seed ^ splitmix64(u64::from(offset)));
+    let u = ((bits >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
+    let level = (-u.ln() * mult).floor();
+    if level >= f64::from(MAX_LEVEL) {
+        MAX_LEVEL
+    } else {
+        level as u8
+    }
+}
+
+/// Builds the graph of one segment; shared by reference between inserting threads.
+///
+/// The builder does not hold the vectors: every [`HnswBuilder::insert`] is given the
+/// segment's vector slice, so a builder can live beside the data it indexes (for example in
+/// one job struct with an `Arc` of the segment).
+pub struct HnswBuilder {
+    dim: usize,
+    len: usize,
+    distance: Distance,
+    params: HnswParams,
+    dist: fn(&[f32], &[f32]) -> f32,
+    /// The sampled level of every offset, inserted or not.
+    levels: Vec<u8>,
+    /// Per offset, its neighbour list on each of its levels; empty until inserted.
+    links: Vec<Mutex<Vec<Vec<u32>>>>,
+    inserted: Vec<AtomicBool>,
+    /// The entry point and its level, `None` until the first insert.
+    entry: Mutex<Option<(u32, u8)>>,
+}
+
+impl std::fmt::Debug for HnswBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HnswBuilder")
+            .field("len", &self.len)
+            .field("dim", &self.dim)
+            .field("distance", &self.distance)
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HnswBuilder {
+    /// A builder for a segment of `len` vectors of `dim` components (offsets `0..len`),
+    /// compared by `distance`. `seed` fixes the levels of the nodes. `len` is capped below
+    /// `u32::MAX`.
+    pub fn new(dim: usize, len: usize, distance: Distance, params: HnswParams, seed: u64) -> Self {
+        debug_assert!(len < NO_ENTRY as usize, "{len} offsets do not fit in u32");
+        let len = len.min(NO_ENTRY as usize - 1);
+        let params = params.normalised();
+        let mult = 1.0 / (params.m as f64).ln();
+        HnswBuilder {
+            dim,
+            len,
+            distance,
+            params,
+            dist: graph_distance(distance),
+            levels: (0..len as u32)
+                .map(|offset| sample_level(seed, offset, mult))
+                .collect(),
+            links: (0..len).map(|_| Mutex::new(Vec::new())).collect(),
+            inserted: (0..len).map(|_| AtomicBool::new(false)).collect(),
+            entry: Mutex::new(None),
+        }
+    }
+
+    /// Insert offset `offset` (< len), whose vector and its neighbours' are in `vectors`: the
+    /// segment's vectors in offset order, `len * dim` f32, the same slice at every call.
+    /// Thread-safe: several threads call it concurrently on a shared `&HnswBuilder`.
+    /// Inserting an offset twice does nothing; an offset `>= len` or a short `vectors` is a
+    /// caller bug, ignored (and a debug assertion).
+    pub fn insert(&self, vectors: &[f32], offset: u32) {
+        let enough = self
+            .len
+            .checked_mul(self.dim)
+            .is_some_and(|needed| vectors.len() >= needed);
+        if offset as usize >= self.len || !enough {
+            debug_assert!(
+                false,
+                "offset {offset} of 0..{} or vectors too short",
+                self.len
+            );
+            return;
+        }
+        Inserter {
+            builder: self,
+            vectors,
+        }
+        .insert(offset);
+    }
+
+    /// Copy `node`'s links on level `lc` into `out` (so that the lock is not held while they
+    /// are scanned).
+    fn copy_links(&self, node: u32, lc: usize, out: &mut Vec<u32>) {
+        out.clear();
+        if let Some(list) = lock(&self.links[node as usize]).get(lc) {
+            out.extend_from_slice(list);
+        }
+    }
+
+    /// The finished graph, laid out for search.
+    pub fn finish(self) -> HnswGraph {
+        let params = self.params;
+        let (m, m0) = (params.m, params.m0());
+        let mut levels = vec![NOT_INSERTED; self.len];
+        let mut level0 = vec![0u32; self.len * (1 + m0)];
+        let mut upper_start = vec![usize::MAX; self.len];
+        let mut upper = Vec::new();
+        let mut inserted = 0;
+        for (node, lists) in self.links.into_iter().enumerate() {
+            if !self.inserted[node].load(Atomic::Acquire) {
+                continue;
+            }
+            inserted += 1;
+            let level = self.levels[node];
+            levels[node] = level;
+            let lists = lists.into_inner().unwrap_or_else(PoisonError::into_inner);
+            let empty = Vec::new();
+            let list = |lc: usize| lists.get(lc).unwrap_or(&empty);
+            let row = &mut level0[node * (1 + m0)..(node + 1) * (1 + m0)];
+            let count = list(0).len().min(m0);
+            row[0] = count as u32;
+            row[1..=count].copy_from_slice(&list(0)[..count]);
+            if level > 0 {
+                upper_start[node] = upper.len();
+                for lc in 1..=usize::from(level) {
+                    let count = list(lc).len().min(m);
+                    upper.push(count as u32);
+                    upper.extend_from_slice(&list(lc)[..count]);
+                    upper.resize(upper.len() + m - count, 0);
+                }
+            }
+        }
+        let entry = self
+            .entry
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (entry, max_level) = entry.unwrap_or((NO_ENTRY, 0));
+        HnswGraph {
+            len: self.len,
+            params,
+            distance: self.distance,
+            dist: self.dist,
+            entry,
+            max_level,
+            inserted,
+            levels,
+            level0,
+            upper_start,
+            upper,
+        }
+    }
+}
+
+/// One insert: the builder and the vectors it is given.
+struct Inserter<'a> {
+    builder: &'a HnswBuilder,
+    vectors: &'a [f32],
+}
+
+impl std::ops::Deref for Inserter<'_> {
+    type Target = HnswBuilder;
+
+    fn deref(&self) -> &HnswBuilder {
+        self.builder
+    }
+}
+
+impl<'a> Inserter<'a> {
+    /// The vector of `offset` (checked against `len * dim` by `HnswBuilder::insert`).
+    fn vector(&self, offset: u32) -> &'a [f32] {
+        let start = offset as usize * self.dim;
+        &self.vectors[start..start + self.dim]
+    }
+
+    /// The work of [`HnswBuilder::insert`], once its arguments are checked.
+    fn insert(&self, offset: u32) {
+        let node = offset as usize;
+        if self.inserted[node].swap(true, Atomic::AcqRel) {
+            return;
+        }
+        let level = self.levels[node];
+        // The lists exist before any other node can link here, so whoever reaches this node
+        // finds (possibly empty) lists on each of its levels.
+        *lock(&self.links[node]) = vec![Vec::new(); usize::from(level) + 1];
+        let (entry, top) = {
+            let mut entry = lock(&self.entry);
+            match *entry {
+                Some(entry) => entry,
+                None => {
+                    *entry = Some((offset, level));
+                    return;
+                }
+            }
+        };
+        let query = self.vector(offset);
+        with_visited(self.len, |visited| {
+            let mut scratch = Vec::new();
+            let mut nearest = Near {
+                dist: (self.dist)(query, self.vector(entry)),
+                id: entry,
+            };
+            for lc in (usize::from(level) + 1..=usize::from(top)).rev() {
+                nearest = self.greedy(query, nearest, lc, &mut scratch);
+            }
+            let mut entries = vec![nearest];
+            for lc in (0..=usize::from(level.min(top))).rev() {
+                let mut found = self.search_level(query, &entries, lc, visited, &mut scratch);
+                found.retain(|near| near.id != offset);
+                let chosen = self.select(&found, self.params.m);
+                if let Some(list) = lock(&self.links[node]).get_mut(lc) {
+                    list.clear();
+                    list.extend(chosen.iter().map(|near| near.id));
+                }
+                let max_degree = if lc == 0 {
+                    self.params.m0()
+                } else {
+                    self.params.m
+                };
+                for neighbour in &chosen {
+                    self.connect(neighbour.id, offset, lc, max_degree);
+                }
+                if !found.is_empty() {
+                    entries = found;
+                }
+            }
+        });
+        if level > top {
+            let mut entry = lock(&self.entry);
+            if matches!(*entry, Some((_, current)) if level > current) {
+                *entry = Some((offset, level));
+            }
+        }
+    }
+
+    /// Greedy walk on level `lc` from `start` to a local minimum of the distance to `query`.
+    fn greedy(&self, query: &[f32], start: Near, lc: usize, scratch: &mut Vec<u32>) -> Near {
+        let mut best = start;
+        loop {
+            let mut moved = false;
+            self.copy_links(best.id, lc, scratch);
+            for &next in scratch.iter() {
+                let dist = (self.dist)(query, self.vector(next));
+                if dist < best.dist {
+                    best = Near { dist, id: next };
+                    moved = true;
+                }
+            }
+            if !moved {
+                return best;
+            }
+        }
+    }
+
+    /// Beam search of width `ef_construct` on level `lc` from `entries`; the nodes found,
+    /// closest first.
+    fn search_level(
+        &self,
+        query: &[f32],
+        entries: &[Near],
+        lc: usize,
+        visited: &mut Visited,
+        scratch: &mut Vec<u32>,
+    ) -> Vec<Near> {
+        let ef = self.params.ef_construct.min(self.len);
+        visited.start(self.len);
+        let mut candidates = BinaryHeap::with_capacity(ef * 2);
+        let mut results = BinaryHeap::with_capacity(ef + 1);
+        for &entry in entries {
+            if visited.first_visit(entry.id) {
+                candidates.push(Reverse(entry));
+                results.push(entry);
+            }
+        }
+        while results.len() > ef {
+            results.pop();
+        }
+        while let Some(Reverse(current)) = candidates.pop() {
+            let worst = results.peek().map_or(f32::INFINITY, |n: &Near| n.dist);
+            if current.dist > worst && results.len() >= ef {
+                break;
+            }
+            self.copy_links(current.id, lc, scratch);
+            scratch.retain(|&next| visited.first_visit(next));
+            for &first in scratch.iter().take(PREFETCH_AHEAD) {
+                prefetch(self.vector(first), PREFETCH_LINES);
+            }
+            for (i, &next) in scratch.iter().enumerate() {
+                if let Some(&after) = scratch.get(i + PREFETCH_AHEAD) {
+                    prefetch(self.vector(after), PREFETCH_LINES);
+                }
+                let dist = (self.dist)(query, self.vector(next));
+                let worst = results.peek().map_or(f32::INFINITY, |n: &Near| n.dist);
+                if results.len() < ef || dist < worst {
+                    let near = Near { dist, id: next };
+                    candidates.push(Reverse(near));
+                    results.push(near);
+                    if results.len() > ef {
+                        results.pop();
+                    }
+                }
+            }
+        }
+        results.into_sorted_vec()
+    }
+
+    /// At most `max` of `candidates` (closest first) chosen by the HNSW heuristic: a
+    /// candidate is kept only if it is closer to the node than to every one kept before it.
+    /// With no more than `max` candidates, all are kept.
+    fn select(&self, candidates: &[Near], max: usize) -> Vec<Near> {
+        if candidates.len() <= max {
+            return candidates.to_vec();
+        }
+        let mut kept: Vec<Near> = Vec::with_capacity(max);
+        for &candidate in candidates {
+            if kept.len() >= max {
+                break;
+            }
+            let vector = self.vector(candidate.id);
+            if kept
+                .iter()
+                .all(|k| (self.dist)(vector, self.vector(k.id)) >= candidate.dist)
+            {
+                kept.push(candidate);
+            }
+        }
+        kept
+    }
+
+    /// Add a link `node -> new` on level `lc`; if `node`'s list is full, keep the best
+    /// `max_degree` of the old links and `new` by the heuristic.
+    fn connect(&self, node: u32, new: u32, lc: usize, max_degree: usize) {
+        let mut links = lock(&self.links[node as usize]);
+        let Some(list) = links.get_mut(lc) else {
+            return;
+        };
+        if list.contains(&new) {
+            return;
+        }
+        if list.len() < max_degree {
+            list.push(new);
+            return;
+        }
+        let base = self.vector(node);
+        let mut candidates: Vec<Near> = list
+            .iter()
+            .chain([&new])
+            .map(|&id| Near {
+                dist: (self.dist)(base, self.vector(id)),
+                id,
+            })
+            .collect();
+        candidates.sort_unstable();
+        let kept = self.select(&candidates, max_degree);
+        list.clear();
+        list.extend(kept.iter().map(|near| near.id));
+    }
+}
+
+/// The finished, immutable graph of one segment: searched by any number of threads at once.
+pub struct HnswGraph {
+    len: usize,
+    params: HnswParams,
+    distance: Distance,
+    dist: fn(&[f32], &[f32]) -> f32,
+    /// The entry point, `NO_ENTRY` when no node is inserted.
+    entry: u32,
+    /// The entry point's level, the highest of all.
+    max_level: u8,
+    inserted: usize,
+    /// Level of each offset, `NOT_INSERTED` for offsets not in the graph.
+    levels: Vec<u8>,
+    /// Level 0, `1 + m0` u32 per offset: the link count, then the links (unused slots 0).
+    level0: Vec<u32>,
+    /// Per offset, where its upper levels start in `upper` (`usize::MAX` for none).
+    upper_start: Vec<usize>,
+    /// Upper levels of the nodes that have them: per level `1..=L`, `1 + m` u32 (count, links).
+    upper: Vec<u32>,
+}
+
+impl std::fmt::Debug for HnswGraph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HnswGraph")
+            .field("len", &self.len)
+            .field("inserted", &self.inserted)
+            .field("distance", &self.distance)
+            .field("params", &self.params)
+            .field("max_level", &self.max_level)
+            .field("links_bytes", &self.links_bytes())
+            .finish_non_exhaustive()
+    }
+}
+
+impl HnswGraph {
+    /// Size of the offset space (the segment's length), inserted or not.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the offset space is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Number of nodes actually in the graph.
+    pub fn inserted(&self) -> usize {
+        self.inserted
+    }
+
+    /// The parameters the graph was built with.
+    pub fn params(&self) -> HnswParams {
+        self.params
+    }
+
+    /// The distance the graph was built for.
+    pub fn distance(&self) -> Distance {
+        self.distance
+    }
+
+    /// Memory used by the links and levels, in bytes (for memory reports).
+    pub fn links_bytes(&self) -> usize {
+        self.levels.len()
+            + self.level0.len() * 4
+            + self.upper_start.len() * std::mem::size_of::<usize>()
+            + self.upper.len() * 4
+    }
+
+    /// The links of `node` on upper level `lc >= 1`.
+    fn upper_links(&self, node: u32, lc: usize) -> &[u32] {
+        let start = match self.upper_start.get(node as usize) {
+            Some(&start) if start != usize::MAX && lc >= 1 => start,
+            _ => return &[],
+        };
+        let block = start + (lc - 1) * (1 + self.params.m);
+        match self.upper.get(block) {
+            Some(&count) => self
+                .upper
+                .get(block + 1..block + 1 + count as usize)
+                .unwrap_or(&[]),
+            None => &[],
+        }
+    }
+
+    /// The links of `node` on level 0.
+    #[inline]
+    fn level0_links(&self, node: u32) -> &[u32] {
+        let stride = 1 + self.params.m0();
+        let start = node as usize * stride;
+        match self.level0.get(start..start + stride) {
+            Some(row) => row.get(1..1 + row[0] as usize).unwrap_or(&[]),
+            None => &[],
+        }
+    }
+
+    /// Start loading the level-0 links of `node` into the caches.
+    #[inline]
+    fn prefetch_level0(&self, node: u32) {
+        let stride = 1 + self.params.m0();
+        let start = node as usize * stride;
+        if let Some(row) = self.level0.get(start..start + stride) {
+            prefetch(row, 1 + stride / 16);
+        }
+    }
+
+    /// The `k` best offsets accepted by `accept`, as (graph distance, offset), closest first.
+    /// Traversal passes through rejected nodes (so deleted or filtered points still route)
+    /// but only accepted ones are returned. The beam is `max(ef, k)` wide.
+    ///
+    /// `vectors` is the segment's vectors (`len * dim` f32, as given to the builder) and
+    /// `query` has `dim` components; otherwise the result is empty.
+    pub fn search(
+        &self,
+        vectors: &[f32],
+        dim: usize,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        accept: &dyn Fn(u32) -> bool,
+    ) -> Vec<(f32, u32)> {
+        let enough = self
+            .len
+            .checked_mul(dim)
+            .is_some_and(|needed| vectors.len() >= needed);
+        if k == 0 || self.entry == NO_ENTRY || query.len() != dim || !enough {
+            debug_assert!(
+                query.len() == dim && enough,
+                "search with mismatched vectors"
+            );
+            return Vec::new();
+        }
+        // A beam wider than the graph finds nothing more (and would only allocate).
+        let ef = ef.max(k).min(self.inserted);
+        let dist = self.dist;
+        let vector = |node: u32| {
+            let start = node as usize * dim;
+            &vectors[start..start + dim]
+        };
+        let mut nearest = Near {
+            dist: dist(query, vector(self.entry)),
+            id: self.entry,
+        };
+        for lc in (1..=usize::from(self.max_level)).rev() {
+            loop {
+                let mut moved = false;
+                for &next in self.upper_links(nearest.id, lc) {
+                    let d = dist(query, vector(next));
+                    if d < nearest.dist {
+                        nearest = Near { dist: d, id: next };
+                        moved = true;
+                    }
+                }
+                if !moved {
+                    break;
+                }
+            }
+        }
+
+        let results = with_visited(self.len, |visited| {
+            let mut candidates = BinaryHeap::with_capacity(ef * 2);
+            let mut results = BinaryHeap::with_capacity(ef + 1);
+            visited.first_visit(nearest.id);
+            candidates.push(Reverse(nearest));
+            let mut bound = f32::INFINITY;
+            if accept(nearest.id) {
+                results.push(nearest);
+                bound = nearest.dist;
+            }
+            let mut fresh = Vec::with_capacity(self.params.m0());
+            while let Some(Reverse(current)) = candidates.pop() {
+                if current.dist > bound && results.len() >= ef {
+                    break;
+                }
+                // The next candidate's links are likely needed next.
+                if let Some(Reverse(next)) = candidates.peek() {
+                    self.prefetch_level0(next.id);
+                }
+                // The unvisited neighbours first, so that each one's vector can be fetched
+                // from memory while the distance to the one before it is computed.
+                fresh.clear();
+                fresh.extend(
+                    self.level0_links(current.id)
+                        .iter()
+                        .copied()
+                        .filter(|&next| visited.first_visit(next)),
+                );
+                for &first in fresh.iter().take(PREFETCH_AHEAD) {
+                    prefetch(vector(first), PREFETCH_LINES);
+                }
+                for (i, &next) in fresh.iter().enumerate() {
+                    if let Some(&after) = fresh.get(i + PREFETCH_AHEAD) {
+                        prefetch(vector(after), PREFETCH_LINES);
+                    }
+                    let d = dist(query, vector(next));
+                    if results.len() < ef || d < bound {
+                        let near = Near { dist: d, id: next };
+                        candidates.push(Reverse(near));
+                        if accept(next) {
+                            results.push(near);
+                            if results.len() > ef {
+                                results.pop();
+                            }
+                            bound = results.peek().map_or(f32::INFINITY, |n: &Near| n.dist);
+                        }
+                    }
+                }
+            }
+            results
+        });
+        let mut results = results.into_sorted_vec();
+        results.truncate(k);
+        results
+            .into_iter()
+            .map(|near| (near.dist, near.id))
+            .collect()
+    }
+
+    /// Write to `path` (a checked file, written atomically), synced. The format is in the
+    /// module documentation.
+    pub fn write(&self, path: &Path) -> Result<(), StorageError> {
+        let mut head = Vec::with_capacity(PARAMS_LEN + self.len + 3);
+        head.extend_from_slice(&(self.params.m as u32).to_le_bytes());
+        let ef_construct = u32::try_from(self.params.ef_construct).unwrap_or(u32::MAX);
+        head.extend_from_slice(&ef_construct.to_le_bytes());
+        head.extend_from_slice(&distance_code(self.distance).to_le_bytes());
+        head.extend_from_slice(&self.entry.to_le_bytes());
+        head.extend_from_slice(&u32::from(self.max_level).to_le_bytes());
+        head.extend_from_slice(&0u32.to_le_bytes());
+        head.extend_from_slice(&(self.inserted as u64).to_le_bytes());
+        head.extend_from_slice(&self.levels);
+        head.resize(head.len().next_multiple_of(4), 0);
+        let words =
+            |words: &[u32]| -> Vec<u8> { words.iter().flat_map(|w| w.to_le_bytes()).collect() };
+        let level0 = words(&self.level0);
+        let upper = words(&self.upper);
+
+        let tmp = path.with_extension("tmp");
+        checked::write(
+            &tmp,
+            MAGIC,
+            VERSION,
+            self.params.m as u32,
+            self.len as u64,
+            &[&head, &level0, &upper],
+        )?;
+        fs::rename(&tmp, path).map_err(|e| StorageError::io(path, &e))?;
+        // A bare file name has an empty parent: the current directory.
+        let dir = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        checked::sync_dir(dir)
+    }
+
+    /// Load and fully validate a file written by [`HnswGraph::write`] for a segment of `len`
+    /// offsets and vectors compared by `distance`: every link `< len`, degrees within bounds,
+    /// levels consistent, entry point valid. Damage is [`StorageError::Corrupted`] naming the
+    /// path and byte offset, never a panic.
+    pub fn load(path: &Path, len: usize, distance: Distance) -> Result<HnswGraph, StorageError> {
+        let (header, data) = checked::read(path, MAGIC, VERSION)?;
+        // Byte offsets in errors are from the start of the file.
+        let bad = |at: usize, reason: String| {
+            StorageError::corrupted(path, (HEADER_LEN + at) as u64, reason)
+        };
+        if header.count != len as u64 {
+            return Err(StorageError::corrupted(
+                path,
+                16,
+                format!(
+                    "index of a segment of {} offsets, but the segment has {len}",
+                    header.count
+                ),
+            ));
+        }
+        if data.len() < PARAMS_LEN {
+            return Err(bad(
+                0,
+                format!("{} bytes of data, shorter than the parameters", data.len()),
+            ));
+        }
+        let word =
+            |at: usize| u32::from_le_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]]);
+        let m = word(0) as usize;
+        if m != header.aux as usize || !(2..=MAX_M).contains(&m) {
+            return Err(bad(
+                0,
+                format!("m = {m} (header says {}), not in 2..={MAX_M}", header.aux),
+            ));
+        }
+        let ef_construct = word(4) as usize;
+        match distance_from_code(word(8)) {
+            Some(found) if found == distance => {}
+            found => {
+                return Err(bad(
+                    8,
+                    format!("index built for distance {found:?}, the collection uses {distance:?}"),
+                ))
+            }
+        }
+        let entry = word(12);
+        let max_level = word(16);
+        let inserted = u64::from_le_bytes([
+            data[24], data[25], data[26], data[27], data[28], data[29], data[30], data[31],
+        ]);
+        let params = HnswParams { m, ef_construct };
+        let m0 = params.m0();
+
+        let levels_end = PARAMS_LEN + len;
+        let Some(levels) = data.get(PARAMS_LEN..levels_end) else {
+            return Err(bad(
+                data.len(),
+                format!("file ends inside the levels of {len} offsets"),
+            ));
+        };
+        let levels = levels.to_vec();
+        let mut count = 0u64;
+        let mut top = 0u8;
+        let mut upper_blocks = 0usize;
+        for (node, &level) in levels.iter().enumerate() {
+            if level == NOT_INSERTED {
+                continue;
+            }
+            if level > MAX_LEVEL {
+                return Err(bad(
+                    PARAMS_LEN + node,
+                    format!("level {level} above {MAX_LEVEL}"),
+                ));
+            }
+            count += 1;
+            top = top.max(level);
+            upper_blocks += usize::from(level);
+        }
+        if count != inserted {
+            return Err(bad(
+                24,
+                format!("{inserted} nodes announced, {count} have a level"),
+            ));
+        }
+        if count == 0 {
+            if entry != NO_ENTRY || max_level != 0 {
+                return Err(bad(12, "an empty graph with an entry point".to_owned()));
+            }
+        } else if levels.get(entry as usize) != Some(&top) || max_level != u32::from(top) {
+            return Err(bad(
+                12,
+                format!(
+                    "entry point {entry} of level {max_level} is not a node of the top level {top}"
+                ),
+            ));
+        }
+
+        let level0_start = levels_end.next_multiple_of(4);
+        let upper_at = len
+            .checked_mul(1 + m0)
+            .and_then(|words| words.checked_mul(4))
+            .and_then(|bytes| bytes.checked_add(level0_start));
+        let end = upper_blocks
+            .checked_mul((1 + m) * 4)
+            .and_then(|bytes| bytes.checked_add(upper_at?));
+        let (Some(upper_at), Some(end)) = (upper_at, end) else {
+            return Err(bad(0, "index size overflows".to_owned()));
+        };
+        if data.len() != end {
+            return Err(bad(
+                data.len().min(end),
+                format!("{} bytes of data, expected {end}", data.len()),
+            ));
+        }
+        if data[levels_end..level0_start].iter().any(|&b| b != 0) {
+            return Err(bad(levels_end, "padding is not zero".to_owned()));
+        }
+        let words = |from: usize, to: usize| -> Vec<u32> {
+            data[from..to]
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect()
+        };
+        let level0 = words(level0_start, upper_at);
+        let upper = words(upper_at, end);
+
+        // One list: `row[0]` links in `row[1..]`, each to a node of level >= `lc`.
+        let check_list = |node: usize,
+                          lc: u8,
+                          row: &[u32],
+                          at: usize|
+         -> Result<(), StorageError> {
+            let count = row[0] as usize;
+            if count >= row.len() {
+                return Err(bad(
+                    at,
+                    format!(
+                        "offset {node} has {count} links on level {lc}, at most {}",
+                        row.len() - 1
+                    ),
+                ));
+            }
+            for (i, &link) in row[1..].iter().enumerate() {
+                let pos = at + 4 * (1 + i);
+                if i >= count {
+                    if link != 0 {
+                        return Err(bad(
+                            pos,
+                            format!("unused link slot of offset {node} is not zero"),
+                        ));
+                    }
+                } else if link as usize == node {
+                    return Err(bad(pos, format!("offset {node} links to itself")));
+                } else {
+                    match levels.get(link as usize) {
+                        Some(&level) if level != NOT_INSERTED && level >= lc => {}
+                        _ => return Err(bad(pos, format!("offset {node} links to {link} on level {lc}, which is not a node of that level"))),
+                    }
+                }
+            }
+            Ok(())
+        };
+        let mut upper_start = vec![usize::MAX; len];
+        let mut next_block = 0;
+        for (node, &level) in levels.iter().enumerate() {
+            let row = &level0[node * (1 + m0)..(node + 1) * (1 + m0)];
+            let at = level0_start + node * (1 + m0) * 4;
+            if level == NOT_INSERTED {
+                if row.iter().any(|&w| w != 0) {
+                    return Err(bad(
+                        at,
+                        format!("offset {node} is not in the graph but has links"),
+                    ));
+                }
+                continue;
+            }
+            check_list(node, 0, row, at)?;
+            if level > 0 {
+                upper_start[node] = next_block;
+                for lc in 1..=level {
+                    let row = &upper[next_block..next_block + 1 + m];
+                    check_list(node, lc, row, upper_at + next_block * 4)?;
+                    next_block += 1 + m;
+                }
+            }
+        }
+
+        Ok(HnswGraph {
+            len,
+            params,
+            distance,
+            dist: graph_distance(distance),
+            entry,
+            max_level: top,
+            inserted: count as usize,
+            levels,
+            level0,
+            upper_start,
+            upper,
+        })
+    }
+}
+
+/// Ask the CPU to start loading the first `lines` cache lines of `data` into its caches; a
+/// hint with no effect on results.
+#[inline(always)]
+fn prefetch<T>(data: &[T], lines: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let bytes = std::mem::size_of_val(data);
+        let start = data.as_ptr().cast::<i8>();
+        for at in (0..bytes).step_by(64).take(lines) {
+            // SAFETY: a prefetch never faults and reads nothing architecturally; the address
+            // is inside `data` anyway. SSE, which provides it, is part of every x86_64 CPU.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(at)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (data, lines);
+}
+
+/// The file's code for `distance`.
+fn distance_code(distance: Distance) -> u32 {
+    match distance {
+        Distance::Cosine => 0,
+        Distance::Dot => 1,
+        Distance::Euclid => 2,
+        Distance::Manhattan => 3,
+    }
+}
+
+/// The distance of a file's code.
+fn distance_from_code(code: u32) -> Option<Distance> {
+    Some(match code {
+        0 => Distance::Cosine,
+        1 => Distance::Dot,
+        2 => Distance::Euclid,
+        3 => Distance::Manhattan,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::OnceLock;
+
+    use super::*;
+
+    const DIM: usize = 32;
+    const N: usize = 5_000;
+    const QUERIES: usize = 100;
+
+    /// Deterministic test data: SplitMix64 over a counter.
+    struct Rng(u64);
+
+    impl Rng {
+        /// Uniform in [-1, 1).
+        fn unit(&mut self) -> f32 {
+            self.0 += 1;
+            (splitmix64(self.0) >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        }
+
+        fn points(&mut self, n: usize, dim: usize, distance: Distance) -> Vec<f32> {
+            let mut out: Vec<f32> = (0..n * dim).map(|_| self.unit()).collect();
+            if distance == Distance::Cosine {
+                for v in out.chunks_exact_mut(dim.max(1)) {
+                    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                    v.iter_mut().for_each(|x| *x /= norm);
+                }
+            }
+            out
+        }
+    }
+
+    fn build(
+        vectors: &[f32],
+        dim: usize,
+        distance: Distance,
+        params: HnswParams,
+        threads: usize,
+        offsets: &[u32],
+    ) -> HnswGraph {
+        let len = vectors.len() / dim;
+        let builder = HnswBuilder::new(dim, len, distance, params, 7);
+        let next = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    while let Some(&offset) = offsets.get(next.fetch_add(1, Atomic::Relaxed)) {
+                        builder.insert(vectors, offset);
+                    }
+                });
+            }
+        });
+        builder.finish()
+    }
+
+    fn all(len: usize) -> Vec<u32> {
+        (0..len as u32).collect()
+    }
+
+    /// The exact `k` nearest accepted offsets among `offsets`.
+    fn brute_force(
+        vectors: &[f32],
+        dim: usize,
+        distance: Distance,
+        query: &[f32],
+        k: usize,
+        offsets: impl Iterator<Item = u32>,
+    ) -> Vec<(f32, u32)> {
+        let dist = graph_distance(distance);
+        let mut all: Vec<Near> = offsets
+            .map(|id| Near {
+                dist: dist(query, &vectors[id as usize * dim..][..dim]),
+                id,
+            })
+            .collect();
+        all.sort_unstable();
+        all.truncate(k);
+        all.into_iter().map(|n| (n.dist, n.id)).collect()
+    }
+
+    /// Recall@`k` of the graph against brute force over the offsets `accept` takes, and
+    /// checks that every result is accepted, inserted, correctly scored and in order.
+    fn recall(
+        graph: &HnswGraph,
+        vectors: &[f32],
+        queries: &[f32],
+        ef: usize,
+        accept: &dyn Fn(u32) -> bool,
+    ) -> f64 {
+        let (k, dim) = (10, DIM);
+        let dist = graph_distance(graph.distance());
+        let mut hits = 0;
+        let mut expected = 0;
+        for query in queries.chunks_exact(dim) {
+            let found = graph.search(vectors, dim, query, k, ef, accept);
+            let truth = brute_force(
+                vectors,
+                dim,
+                graph.distance(),
+                query,
+                k,
+                (0..graph.len() as u32).filter(|&o| accept(o)),
+            );
+            assert!(found.len() <= k);
+            assert_eq!(found.len(), truth.len().min(k), "too few results");
+            for pair in found.windows(2) {
+                assert!(pair[0].0 <= pair[1].0, "results out of order");
+            }
+            for &(d, id) in &found {
+                assert!(accept(id), "rejected offset {id} returned");
+                assert_eq!(d, dist(query, &vectors[id as usize * dim..][..dim]));
+            }
+            expected += truth.len();
+            hits += found
+                .iter()
+                .filter(|(_, id)| truth.iter().any(|(_, t)| t == id))
+                .count();
+        }
+        hits as f64 / expected.max(1) as f64
+    }
+
+    struct Fixture {
+        vectors: Vec<f32>,
+        queries: Vec<f32>,
+        graph: HnswGraph,
+    }
+
+    /// 5,000 random 32-d points (Euclid) and their graph, built once for several tests.
+    fn fixture() -> &'static Fixture {
+        static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+        FIXTURE.get_or_init(|| {
+            let mut rng = Rng(1);
+            let vectors = rng.points(N, DIM, Distance::Euclid);
+            let queries = rng.points(QUERIES, DIM, Distance::Euclid);
+            let graph = build(
+                &vectors,
+                DIM,
+                Distance::Euclid,
+                HnswParams::default(),
+                1,
+                &all(N),
+            );
+            Fixture {
+                vectors,
+                queries,
+                graph,
+            }
+        })
+    }
+
+    #[test]
+    fn recall_on_random_points_beats_0_9() {
+        let f = fixture();
+        assert_eq!((f.graph.len(), f.graph.inserted()), (N, N));
+        let r = recall(&f.graph, &f.vectors, &f.queries, 64, &|_| true);
+        assert!(r >= 0.9, "recall@10 {r}");
+    }
+
+    #[test]
+    fn two_threads_sharing_a_builder_build_as_good_a_graph() {
+        let f = fixture();
+        let graph = build(
+            &f.vectors,
+            DIM,
+            Distance::Euclid,
+            HnswParams::default(),
+            2,
+            &all(N),
+        );
+        assert_eq!(graph.inserted(), N);
+        let r = recall(&graph, &f.vectors, &f.queries, 64, &|_| true);
+        assert!(r >= 0.9, "recall@10 {r}");
+    }
+
+    #[test]
+    fn rejected_offsets_route_but_are_never_returned() {
+        let f = fixture();
+        let every_third = |o: u32| o.is_multiple_of(3);
+        let r = recall(&f.graph, &f.vectors, &f.queries, 64, &every_third);
+        assert!(r >= 0.9, "recall@10 with a third accepted: {r}");
+        // A very selective filter: the search walks further, and still finds them.
+        let few = |o: u32| o % 250 == 7;
+        let r = recall(&f.graph, &f.vectors, &f.queries, 64, &few);
+        assert!(r >= 0.9, "recall@10 with 20 accepted: {r}");
+        let query = &f.queries[..DIM];
+        assert!(f
+            .graph
+            .search(&f.vectors, DIM, query, 10, 64, &|_| false)
+            .is_empty());
+    }
+
+    #[test]
+    fn every_distance_finds_its_neighbours() {
+        for distance in [
+            Distance::Cosine,
+            Distance::Dot,
+            Distance::Euclid,
+            Distance::Manhattan,
+        ] {
+            let mut rng = Rng(99);
+            let vectors = rng.points(1_000, DIM, distance);
+            let queries = rng.points(20, DIM, distance);
+            let params = HnswParams {
+                m: 8,
+                ef_construct: 64,
+            };
+            let graph = build(&vectors, DIM, distance, params, 1, &all(1_000));
+            let r = recall(&graph, &vectors, &queries, 64, &|_| true);
+            assert!(r >= 0.9, "{distance:?}: recall@10 {r}");
+        }
+    }
+
+    #[test]
+    fn offsets_never_inserted_are_never_returned() {
+        let f = fixture();
+        let even: Vec<u32> = (0..N as u32).step_by(2).collect();
+        let graph = build(
+            &f.vectors,
+            DIM,
+            Distance::Euclid,
+            HnswParams::default(),
+            2,
+            &even,
+        );
+        assert_eq!((graph.len(), graph.inserted()), (N, N / 2));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(HNSW_FILE);
+        graph.write(&path).unwrap();
+        let loaded = HnswGraph::load(&path, N, Distance::Euclid).unwrap();
+        for g in [&graph, &loaded] {
+            for query in f.queries.chunks_exact(DIM) {
+                for (_, id) in g.search(&f.vectors, DIM, query, 50, 100, &|_| true) {
+                    assert_eq!(id % 2, 0, "offset {id} was never inserted");
+                }
+            }
+            // Among the inserted ones, the search is as good as ever.
+            let r = recall(g, &f.vectors, &f.queries, 64, &|o| o.is_multiple_of(2));
+            assert!(r >= 0.9, "recall@10 {r}");
+        }
+    }
+
+    #[test]
+    fn write_then_load_searches_identically() {
+        let f = fixture();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(HNSW_FILE);
+        f.graph.write(&path).unwrap();
+        assert!(!path.with_extension("tmp").exists());
+        let loaded = HnswGraph::load(&path, N, Distance::Euclid).unwrap();
+        assert_eq!(loaded.len(), f.graph.len());
+        assert_eq!(loaded.inserted(), f.graph.inserted());
+        assert_eq!(loaded.params(), f.graph.params());
+        assert_eq!(loaded.distance(), Distance::Euclid);
+        assert_eq!(loaded.links_bytes(), f.graph.links_bytes());
+        for query in f.queries.chunks_exact(DIM) {
+            for ef in [10, 64] {
+                assert_eq!(
+                    loaded.search(&f.vectors, DIM, query, 10, ef, &|_| true),
+                    f.graph.search(&f.vectors, DIM, query, 10, ef, &|_| true)
+                );
+            }
+        }
+        // Writing the loaded graph gives the same bytes.
+        let again = dir.path().join("again.bin");
+        loaded.write(&again).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), fs::read(&again).unwrap());
+    }
+
+    /// A small graph whose file is small enough to damage at every byte.
+    fn small_file() -> (tempfile::TempDir, std::path::PathBuf, Vec<u8>) {
+        let mut rng = Rng(5);
+        let vectors = rng.points(40, 4, Distance::Euclid);
+        let params = HnswParams {
+            m: 2,
+            ef_construct: 8,
+        };
+        let graph = build(&vectors, 4, Distance::Euclid, params, 1, &all(40));
+        assert!(graph.max_level > 0, "the test wants upper levels");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(HNSW_FILE);
+        graph.write(&path).unwrap();
+        let bytes = fs::read(&path).unwrap();
+        (dir, path, bytes)
+    }
+
+    fn assert_corrupted(result: Result<HnswGraph, StorageError>, what: &str) {
+        match result {
+            Err(StorageError::Corrupted { .. }) => {}
+            Err(other) => panic!("{what}: {other}"),
+            Ok(graph) => panic!("{what}: loaded {graph:?}"),
+        }
+    }
+
+    #[test]
+    fn every_truncation_and_flipped_byte_is_rejected() {
+        let (_dir, path, good) = small_file();
+        assert!(HnswGraph::load(&path, 40, Distance::Euclid).is_ok());
+        for len in 0..good.len() {
+            fs::write(&path, &good[..len]).unwrap();
+            assert_corrupted(
+                HnswGraph::load(&path, 40, Distance::Euclid),
+                &format!("truncated to {len}"),
+            );
+        }
+        for at in 0..good.len() {
+            for bit in [0x01, 0x80] {
+                let mut bad = good.clone();
+                bad[at] ^= bit;
+                fs::write(&path, &bad).unwrap();
+                assert_corrupted(
+                    HnswGraph::load(&path, 40, Distance::Euclid),
+                    &format!("byte {at} ^ {bit:#x}"),
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_len_or_distance_is_rejected() {
+        let (_dir, path, _) = small_file();
+        for len in [0, 39, 41, 1_000_000] {
+            assert_corrupted(
+                HnswGraph::load(&path, len, Distance::Euclid),
+                &format!("len {len}"),
+            );
+        }
+        assert_corrupted(HnswGraph::load(&path, 40, Distance::Dot), "distance");
+        let missing = path.with_file_name("missing.bin");
+        assert!(matches!(
+            HnswGraph::load(&missing, 40, Distance::Euclid),
+            Err(StorageError::Io { .. })
+        ));
+    }
+
+    /// Damage that passes the checksum (a file written by a buggy or hostile writer): every
+    /// invariant is checked on its own.
+    #[test]
+    fn inconsistent_content_with_a_valid_checksum_is_rejected() {
+        let (_dir, path, good) = small_file();
+        let data = good[HEADER_LEN..].to_vec();
+        let m = 2;
+        let m0 = 4;
+        let levels_end = PARAMS_LEN + 40;
+        let level0 = levels_end.next_multiple_of(4);
+        let word_at = |data: &[u8], at: usize| {
+            u32::from_le_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]])
+        };
+        let set = |data: &mut Vec<u8>, at: usize, value: u32| {
+            data[at..at + 4].copy_from_slice(&value.to_le_bytes());
+        };
+        // The level-0 row of a node with at least one link.
+        let node = (0..40)
+            .find(|&n| word_at(&data, level0 + n * (1 + m0) * 4) > 0)
+            .unwrap();
+        let row = level0 + node * (1 + m0) * 4;
+        let entry = word_at(&data, 12) as usize;
+        let top = data[PARAMS_LEN + entry];
+        let leaf = (0..40).find(|&n| data[PARAMS_LEN + n] == 0).unwrap();
+
+        let mut cases: Vec<(&str, Vec<u8>, u32)> = Vec::new();
+        let mut case = |name: &'static str, edit: &dyn Fn(&mut Vec<u8>), aux: u32| {
+            let mut d = data.clone();
+            edit(&mut d);
+            cases.push((name, d, aux));
+        };
+        case("link out of range", &|d| set(d, row + 4, 40), m);
+        case("link to itself", &|d| set(d, row + 4, node as u32), m);
+        case("too many links", &|d| set(d, row, m0 as u32 + 1), m);
+        let partial = (0..40)
+            .find(|&n| (word_at(&data, level0 + n * (1 + m0) * 4) as usize) < m0)
+            .unwrap();
+        let partial_row = level0 + partial * (1 + m0) * 4;
+        case(
+            "unused slot not zero",
+            &|d| set(d, partial_row + 4 * m0, 1),
+            m,
+        );
+        case("m differs from the header", &|d| set(d, 0, 3), m);
+        case("m too small", &|d| set(d, 0, 1), 1);
+        case("unknown distance", &|d| set(d, 8, 9), m);
+        case("entry out of range", &|d| set(d, 12, 40), m);
+        case(
+            "entry not on the top level",
+            &|d| set(d, 12, leaf as u32),
+            m,
+        );
+        case("max level wrong", &|d| set(d, 16, u32::from(top) + 1), m);
+        case("inserted count wrong", &|d| set(d, 24, 39), m);
+        case(
+            "level too high",
+            &|d| d[PARAMS_LEN + leaf] = MAX_LEVEL + 1,
+            m,
+        );
+        case(
+            "node removed but linked",
+            &|d| {
+                // Take a linked-to leaf out of the graph, keeping the count consistent.
+                let target = word_at(d, row + 4) as usize;
+                d[PARAMS_LEN + target] = NOT_INSERTED;
+                set(d, 24, 39);
+                let at = level0 + target * (1 + m0) * 4;
+                d[at..at + (1 + m0) * 4].fill(0);
+            },
+            m,
+        );
+        case("trailing byte", &|d| d.push(0), m);
+        case("missing byte", &|d| d.truncate(d.len() - 1), m);
+        for (name, data, aux) in cases {
+            checked::write(&path, MAGIC, VERSION, aux, 40, &[&data]).unwrap();
+            assert_corrupted(HnswGraph::load(&path, 40, Distance::Euclid), name);
+        }
+        // And the untouched data loads.
+        checked::write(&path, MAGIC, VERSION, m, 40, &[&data]).unwrap();
+        assert!(HnswGraph::load(&path, 40, Distance::Euclid).is_ok());
+    }
+
+    #[test]
+    fn empty_and_single_node_graphs_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(HNSW_FILE);
+        let params = HnswParams::default();
+        // No offsets at all, and offsets of which none was inserted.
+        let vectors = Rng(3).points(3, DIM, Distance::Dot);
+        for len in [0, 3] {
+            let graph = HnswBuilder::new(DIM, len, Distance::Dot, params, 1).finish();
+            assert_eq!(
+                (graph.len(), graph.inserted(), graph.is_empty()),
+                (len, 0, len == 0)
+            );
+            assert!(graph
+                .search(&vectors, DIM, &vectors[..DIM], 5, 10, &|_| true)
+                .is_empty());
+            graph.write(&path).unwrap();
+            let loaded = HnswGraph::load(&path, len, Distance::Dot).unwrap();
+            assert_eq!(loaded.inserted(), 0);
+            assert!(loaded
+                .search(&vectors, DIM, &vectors[..DIM], 5, 10, &|_| true)
+                .is_empty());
+        }
+        // One node.
+        let builder = HnswBuilder::new(DIM, 3, Distance::Dot, params, 1);
+        builder.insert(&vectors, 1);
+        builder.insert(&vectors, 1);
+        let graph = builder.finish();
+        assert_eq!(graph.inserted(), 1);
+        let query = &vectors[..DIM];
+        let want = graph_distance(Distance::Dot)(query, &vectors[DIM..2 * DIM]);
+        for g in [&graph, &{
+            graph.write(&path).unwrap();
+            HnswGraph::load(&path, 3, Distance::Dot).unwrap()
+        }] {
+            assert_eq!(
+                g.search(&vectors, DIM, query, 5, 10, &|_| true),
+                vec![(want, 1)]
+            );
+            assert!(g
+                .search(&vectors, DIM, query, 5, 10, &|o| o != 1)
+                .is_empty());
+            assert!(g.search(&vectors, DIM, query, 0, 10, &|_| true).is_empty());
+            let huge = g.search(&vectors, DIM, query, usize::MAX, usize::MAX, &|_| true);
+            assert_eq!(huge, vec![(want, 1)]);
+        }
+    }
+
+    #[test]
+    fn builder_and_graph_are_shared_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<HnswBuilder>();
+        send_sync::<HnswGraph>();
+    }
+
+    #[test]
+    fn levels_are_deterministic_and_thin_out_by_m() {
+        let mult = 1.0 / 16f64.ln();
+        let levels: Vec<u8> = (0..100_000).map(|o| sample_level(11, o, mult)).collect();
+        let again: Vec<u8> = (0..100_000).map(|o| sample_level(11, o, mult)).collect();
+        assert_eq!(levels, again);
+        let upper = levels.iter().filter(|&&l| l >= 1).count();
+        // P(level >= 1) = 1/m = 6.25 %.
+        assert!(
+            (5_500..7_000).contains(&upper),
+            "{upper} of 100000 above level 0"
+        );
+        assert!(levels.iter().all(|&l| l <= MAX_LEVEL));
+    }
+
+    #[test]
+    fn a_search_inside_the_filter_does_not_disturb_the_outer_one() {
+        let f = fixture();
+        let query = &f.queries[..DIM];
+        let plain = f.graph.search(&f.vectors, DIM, query, 10, 64, &|_| true);
+        let nested = f.graph.search(&f.vectors, DIM, query, 10, 64, &|o| {
+            // A filter that itself searches (odd, but must not panic or corrupt state).
+            let _ = f
+                .graph
+                .search(&f.vectors, DIM, &f.queries[DIM..2 * DIM], 1, 8, &|_| true);
+            o < u32::MAX
+        });
+        assert_eq!(plain, nested);
+    }
+
+    #[test]
+    fn mismatched_vectors_give_no_results_in_release() {
+        let f = fixture();
+        if cfg!(debug_assertions) {
+            return; // a debug assertion flags the caller bug instead
+        }
+        assert!(f
+            .graph
+            .search(&f.vectors, DIM, &[0.0; 3], 10, 64, &|_| true)
+            .is_empty());
+        assert!(f
+            .graph
+            .search(&f.vectors[..10], DIM, &f.queries[..DIM], 10, 64, &|_| true)
+            .is_empty());
+    }
+}
