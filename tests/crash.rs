@@ -1,5 +1,6 @@
-//! Crash test: a child process upserts in a loop under `Durability::Fsync` and prints every
-//! batch it tries and every batch that was acknowledged; the parent kills it with SIGKILL at a
+//! Crash test: a child process upserts in a loop under `Durability::Fsync` (while the
+//! optimizer seals, merges, indexes and vacuums in the background) and prints every batch it
+//! tries and every batch that was acknowledged; the parent kills it with SIGKILL at a
 //! random moment, reopens the data directory and checks that every acknowledged point is there
 //! with its exact vector and payload, that nothing else appeared, and that the store still
 //! takes writes. Repeated for many rounds on every enabled backend, alternating, each backend
@@ -27,7 +28,9 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use rro::models::{Distance, GetPoints, PointStruct, VectorParams};
+use rro::models::{
+    CreateCollection, Distance, GetPoints, HnswConfig, OptimizersConfig, PointStruct, VectorParams,
+};
 use rro::{Config, RroClient};
 use rro_core::Durability;
 use serde_json::Value;
@@ -176,6 +179,25 @@ fn emit(line: &str) {
     out.flush().expect("stdout");
 }
 
+/// A collection the optimizer keeps busy: the write segment is sealed every 32 points, and
+/// sealed segments are merged into one, indexed and vacuumed in the background, so kills land
+/// in the middle of index builds, merges and their commits too.
+fn collection_config() -> CreateCollection {
+    CreateCollection::new(VectorParams::new(DIM as u64, Distance::Dot))
+        .hnsw_config(HnswConfig {
+            m: 8,
+            ef_construct: 16,
+            full_scan_threshold: 1,
+        })
+        .optimizers_config(OptimizersConfig {
+            indexing_threshold: Some(1),
+            default_segment_number: 1,
+            deleted_threshold: 0.1,
+            vacuum_min_vector_number: 8,
+            ..OptimizersConfig::default()
+        })
+}
+
 fn child(dir: PathBuf) {
     let backend = Backend::parse(&env("RRO_CRASH_BACKEND").expect("RRO_CRASH_BACKEND"));
     let mut rng = Rng(env_u64("RRO_CRASH_SEED"));
@@ -190,7 +212,7 @@ fn child(dir: PathBuf) {
         let client = backend.open(config).await.expect("child: open");
         if !client.collection_exists(COLLECTION).await.expect("exists") {
             client
-                .create_collection(COLLECTION, VectorParams::new(DIM as u64, Distance::Dot))
+                .create_collection(COLLECTION, collection_config())
                 .await
                 .expect("child: create collection");
         }
@@ -445,7 +467,7 @@ impl Suite {
                     .unwrap_or_else(|e| panic!("{name} round {round}: count_points: {e}"));
             } else {
                 client
-                    .create_collection(COLLECTION, VectorParams::new(DIM as u64, Distance::Dot))
+                    .create_collection(COLLECTION, collection_config())
                     .await
                     .unwrap_or_else(|e| panic!("{name} round {round}: create collection: {e}"));
             }
