@@ -19,12 +19,15 @@
 //! Distances are [graph distances](super::distance::graph_distance): smaller is closer.
 //!
 //! Building takes a lock per node around its neighbour lists (copied out before they are
-//! scanned) and one around the entry point, so any number of threads insert at once. A
-//! finished graph is immutable: level 0 is one flat array with a fixed stride per offset, the
-//! upper levels (about one node in `m`) a second compact array. A search allocates nothing
-//! per visited node: the visited set is a per-thread array of generation tags, and the
-//! vectors of the neighbours about to be compared are prefetched, which matters because
-//! search time is mostly spent waiting for vectors to arrive from memory.
+//! scanned) and one around the entry point, so any number of threads insert at once. Level 0
+//! is built in place in its final layout (one flat array of atomics with a fixed stride per
+//! offset, each row read and written only under its node's lock), so finishing reuses that
+//! allocation instead of copying per-node lists into a second one. A finished graph is
+//! immutable: level 0 is that flat array, the upper levels (about one node in `m`) a second
+//! compact array. A search allocates nothing per visited node: the visited set is a
+//! per-thread array of generation tags, and the vectors of the neighbours about to be compared
+//! are prefetched, which matters because search time is mostly spent waiting for vectors to
+//! arrive from memory.
 //!
 //! ## Invariants
 //! Checked when a file is loaded, and true by construction after [`HnswBuilder::finish`]:
@@ -63,7 +66,7 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::fs;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering as Atomic};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering as Atomic};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::checked::{self, HEADER_LEN};
@@ -213,10 +216,54 @@ fn with_visited<R>(len: usize, f: impl FnOnce(&mut Visited) -> R) -> R {
     result
 }
 
-/// Lock a node's links. A panic while a list was locked leaves a valid list (every change is
-/// a single assignment or push), so a poisoned lock is used as is.
+/// Lock a node's links. A panic while a list was locked leaves a valid list (nothing panics
+/// while a level-0 row is being rewritten, an upper list changes by a single assignment or
+/// push), so a poisoned lock is used as is.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The link slots in use of a level-0 row: `row[1..=row[0]]` (the count capped to the row).
+/// The caller holds the row's lock.
+fn links_of(row: &[AtomicU32]) -> std::slice::Iter<'_, AtomicU32> {
+    let count = row
+        .first()
+        .map_or(0, |count| count.load(Atomic::Relaxed) as usize);
+    row.get(1..).unwrap_or(&[])[..count.min(row.len().saturating_sub(1))].iter()
+}
+
+/// Replace the links of a level-0 row (whose lock the caller holds) by `links` (at most the
+/// row's slots are kept), zeroing the slots no longer used so that unused slots stay 0.
+fn set_row(row: &[AtomicU32], links: impl Iterator<Item = u32>) {
+    let old = links_of(row).len();
+    let Some((count, slots)) = row.split_first() else {
+        return;
+    };
+    let mut new = 0;
+    for (slot, link) in slots.iter().zip(links) {
+        slot.store(link, Atomic::Relaxed);
+        new += 1;
+    }
+    for slot in slots.iter().take(old).skip(new) {
+        slot.store(0, Atomic::Relaxed);
+    }
+    count.store(new as u32, Atomic::Relaxed);
+}
+
+/// The plain words of a level 0 built with atomics. Reuses the allocation in place (same size
+/// and alignment), so finishing a build does not hold two copies of level 0.
+fn into_plain(words: Vec<AtomicU32>) -> Vec<u32> {
+    words.into_iter().map(AtomicU32::into_inner).collect()
+}
+
+/// `words` as little-endian bytes: on little-endian targets their own memory, so writing a
+/// graph does not hold a second copy of its level 0; copied elsewhere.
+fn le_bytes(words: &[u32]) -> std::borrow::Cow<'_, [u8]> {
+    if cfg!(target_endian = "little") {
+        std::borrow::Cow::Borrowed(bytemuck::cast_slice(words))
+    } else {
+        words.iter().flat_map(|w| w.to_le_bytes()).collect()
+    }
 }
 
 /// SplitMix64's output function: a strong 64-bit mix.
@@ -253,8 +300,13 @@ pub struct HnswBuilder {
     dist: fn(&[f32], &[f32]) -> f32,
     /// The sampled level of every offset, inserted or not.
     levels: Vec<u8>,
-    /// Per offset, its neighbour list on each of its levels; empty until inserted.
-    links: Vec<Mutex<Vec<Vec<u32>>>>,
+    /// Level 0 in its final layout, `1 + m0` slots per offset: the link count, then the
+    /// links, unused slots 0. A row is read and written only while its node's lock in
+    /// `nodes` is held (which orders the accesses, so they are `Relaxed`).
+    level0: Vec<AtomicU32>,
+    /// Per offset, the lock over its level-0 row, holding its neighbour lists on levels
+    /// `1..=L` (index `lc - 1`); empty for nodes of level 0 and until inserted.
+    nodes: Vec<Mutex<Vec<Vec<u32>>>>,
     inserted: Vec<AtomicBool>,
     /// The entry point and its level, `None` until the first insert.
     entry: Mutex<Option<(u32, u8)>>,
@@ -289,7 +341,10 @@ impl HnswBuilder {
             levels: (0..len as u32)
                 .map(|offset| sample_level(seed, offset, mult))
                 .collect(),
-            links: (0..len).map(|_| Mutex::new(Vec::new())).collect(),
+            level0: (0..len * (1 + params.m0()))
+                .map(|_| AtomicU32::new(0))
+                .collect(),
+            nodes: (0..len).map(|_| Mutex::new(Vec::new())).collect(),
             inserted: (0..len).map(|_| AtomicBool::new(false)).collect(),
             entry: Mutex::new(None),
         }
@@ -320,11 +375,21 @@ impl HnswBuilder {
         .insert(offset);
     }
 
+    /// The level-0 row of `node` (only to be touched while holding `nodes[node]`).
+    fn row(&self, node: usize) -> &[AtomicU32] {
+        let stride = 1 + self.params.m0();
+        &self.level0[node * stride..(node + 1) * stride]
+    }
+
     /// Copy `node`'s links on level `lc` into `out` (so that the lock is not held while they
     /// are scanned).
     fn copy_links(&self, node: u32, lc: usize, out: &mut Vec<u32>) {
         out.clear();
-        if let Some(list) = lock(&self.links[node as usize]).get(lc) {
+        let node = node as usize;
+        let lists = lock(&self.nodes[node]);
+        if lc == 0 {
+            out.extend(links_of(self.row(node)).map(|slot| slot.load(Atomic::Relaxed)));
+        } else if let Some(list) = lists.get(lc - 1) {
             out.extend_from_slice(list);
         }
     }
@@ -334,34 +399,33 @@ impl HnswBuilder {
         let params = self.params;
         let (m, m0) = (params.m, params.m0());
         let mut levels = vec![NOT_INSERTED; self.len];
-        let mut level0 = vec![0u32; self.len * (1 + m0)];
         let mut upper_start = vec![usize::MAX; self.len];
         let mut upper = Vec::new();
         let mut inserted = 0;
-        for (node, lists) in self.links.into_iter().enumerate() {
+        for (node, lists) in self.nodes.into_iter().enumerate() {
             if !self.inserted[node].load(Atomic::Acquire) {
+                // Nothing links to a node before it is inserted, so its row is all 0.
+                debug_assert!(self.level0[node * (1 + m0)..(node + 1) * (1 + m0)]
+                    .iter()
+                    .all(|slot| slot.load(Atomic::Relaxed) == 0));
                 continue;
             }
             inserted += 1;
             let level = self.levels[node];
             levels[node] = level;
             let lists = lists.into_inner().unwrap_or_else(PoisonError::into_inner);
-            let empty = Vec::new();
-            let list = |lc: usize| lists.get(lc).unwrap_or(&empty);
-            let row = &mut level0[node * (1 + m0)..(node + 1) * (1 + m0)];
-            let count = list(0).len().min(m0);
-            row[0] = count as u32;
-            row[1..=count].copy_from_slice(&list(0)[..count]);
             if level > 0 {
                 upper_start[node] = upper.len();
                 for lc in 1..=usize::from(level) {
-                    let count = list(lc).len().min(m);
+                    let list = lists.get(lc - 1).map_or(&[][..], Vec::as_slice);
+                    let count = list.len().min(m);
                     upper.push(count as u32);
-                    upper.extend_from_slice(&list(lc)[..count]);
+                    upper.extend_from_slice(&list[..count]);
                     upper.resize(upper.len() + m - count, 0);
                 }
             }
         }
+        let level0 = into_plain(self.level0);
         let entry = self
             .entry
             .into_inner()
@@ -412,8 +476,8 @@ impl<'a> Inserter<'a> {
         }
         let level = self.levels[node];
         // The lists exist before any other node can link here, so whoever reaches this node
-        // finds (possibly empty) lists on each of its levels.
-        *lock(&self.links[node]) = vec![Vec::new(); usize::from(level) + 1];
+        // finds (possibly empty) lists on each of its levels. Its level-0 row is empty already.
+        *lock(&self.nodes[node]) = vec![Vec::new(); usize::from(level)];
         let (entry, top) = {
             let mut entry = lock(&self.entry);
             match *entry {
@@ -439,10 +503,14 @@ impl<'a> Inserter<'a> {
                 let mut found = self.search_level(query, &entries, lc, visited, &mut scratch);
                 found.retain(|near| near.id != offset);
                 let chosen = self.select(&found, self.params.m);
-                if let Some(list) = lock(&self.links[node]).get_mut(lc) {
+                let mut lists = lock(&self.nodes[node]);
+                if lc == 0 {
+                    set_row(self.row(node), chosen.iter().map(|near| near.id));
+                } else if let Some(list) = lists.get_mut(lc - 1) {
                     list.clear();
                     list.extend(chosen.iter().map(|near| near.id));
                 }
+                drop(lists);
                 let max_degree = if lc == 0 {
                     self.params.m0()
                 } else {
@@ -561,8 +629,24 @@ impl<'a> Inserter<'a> {
     /// Add a link `node -> new` on level `lc`; if `node`'s list is full, keep the best
     /// `max_degree` of the old links and `new` by the heuristic.
     fn connect(&self, node: u32, new: u32, lc: usize, max_degree: usize) {
-        let mut links = lock(&self.links[node as usize]);
-        let Some(list) = links.get_mut(lc) else {
+        let mut lists = lock(&self.nodes[node as usize]);
+        if lc == 0 {
+            let row = self.row(node as usize);
+            let count = links_of(row).len();
+            if links_of(row).any(|slot| slot.load(Atomic::Relaxed) == new) {
+                return;
+            }
+            if count < max_degree.min(row.len() - 1) {
+                row[1 + count].store(new, Atomic::Relaxed);
+                row[0].store(count as u32 + 1, Atomic::Relaxed);
+                return;
+            }
+            let old = links_of(row).map(|slot| slot.load(Atomic::Relaxed));
+            let kept = self.prune(node, old.chain([new]), max_degree);
+            set_row(row, kept.iter().map(|near| near.id));
+            return;
+        }
+        let Some(list) = lists.get_mut(lc - 1) else {
             return;
         };
         if list.contains(&new) {
@@ -572,19 +656,22 @@ impl<'a> Inserter<'a> {
             list.push(new);
             return;
         }
+        let kept = self.prune(node, list.iter().copied().chain([new]), max_degree);
+        list.clear();
+        list.extend(kept.iter().map(|near| near.id));
+    }
+
+    /// The best `max_degree` of `links` (neighbours of `node`) by the heuristic.
+    fn prune(&self, node: u32, links: impl Iterator<Item = u32>, max_degree: usize) -> Vec<Near> {
         let base = self.vector(node);
-        let mut candidates: Vec<Near> = list
-            .iter()
-            .chain([&new])
-            .map(|&id| Near {
+        let mut candidates: Vec<Near> = links
+            .map(|id| Near {
                 dist: (self.dist)(base, self.vector(id)),
                 id,
             })
             .collect();
         candidates.sort_unstable();
-        let kept = self.select(&candidates, max_degree);
-        list.clear();
-        list.extend(kept.iter().map(|near| near.id));
+        self.select(&candidates, max_degree)
     }
 }
 
@@ -819,10 +906,8 @@ impl HnswGraph {
         head.extend_from_slice(&(self.inserted as u64).to_le_bytes());
         head.extend_from_slice(&self.levels);
         head.resize(head.len().next_multiple_of(4), 0);
-        let words =
-            |words: &[u32]| -> Vec<u8> { words.iter().flat_map(|w| w.to_le_bytes()).collect() };
-        let level0 = words(&self.level0);
-        let upper = words(&self.upper);
+        let level0 = le_bytes(&self.level0);
+        let upper = le_bytes(&self.upper);
 
         let tmp = path.with_extension("tmp");
         checked::write(
@@ -1258,6 +1343,37 @@ mod tests {
         assert_eq!(graph.inserted(), N);
         let r = recall(&graph, &f.vectors, &f.queries, 64, &|_| true);
         assert!(r >= 0.9, "recall@10 {r}");
+        // Its level 0 (built concurrently in place) passes every check of a load.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(HNSW_FILE);
+        graph.write(&path).unwrap();
+        let loaded = HnswGraph::load(&path, N, Distance::Euclid).unwrap();
+        assert_eq!(loaded.inserted(), N);
+    }
+
+    #[test]
+    fn level0_rows_keep_unused_slots_zero_and_finish_in_place() {
+        let row: Vec<AtomicU32> = (0..5).map(|_| AtomicU32::new(0)).collect();
+        let words = |row: &[AtomicU32]| -> Vec<u32> {
+            row.iter().map(|w| w.load(Atomic::Relaxed)).collect()
+        };
+        set_row(&row, [7, 8, 9].into_iter());
+        assert_eq!(words(&row), [3, 7, 8, 9, 0]);
+        set_row(&row, [1, 2, 3, 4, 5, 6].into_iter());
+        assert_eq!(words(&row), [4, 1, 2, 3, 4]);
+        set_row(&row, [5].into_iter());
+        assert_eq!(words(&row), [1, 5, 0, 0, 0]);
+        let linked: Vec<u32> = links_of(&row).map(|w| w.load(Atomic::Relaxed)).collect();
+        assert_eq!(linked, [5]);
+        // A count beyond the row (never written, but never trusted) is capped.
+        row[0].store(99, Atomic::Relaxed);
+        assert_eq!(links_of(&row).len(), 4);
+        // Finishing turns the atomics into plain words in the same allocation.
+        let level0: Vec<AtomicU32> = (0..10_000).map(AtomicU32::new).collect();
+        let before = level0.as_ptr() as usize;
+        let plain = into_plain(level0);
+        assert_eq!(plain.as_ptr() as usize, before, "level 0 was copied");
+        assert_eq!(plain, (0..10_000).collect::<Vec<u32>>());
     }
 
     #[test]
