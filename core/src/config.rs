@@ -222,6 +222,7 @@ impl Config {
             general_threads: self.general_threads,
             thread_prefix: self.thread_name.clone(),
             idle_spin: self.idle_spin,
+            pace: Default::default(),
         }
     }
 }

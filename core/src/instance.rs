@@ -124,6 +124,7 @@ pub(crate) async fn start(
     let (report_tx, report_rx) = oneshot::channel();
     let pool_config = config.pool_config();
     let idle_spin = config.idle_spin;
+    let pace = pool_config.pace.clone();
     let storage_config = config.clone();
     let thread_status = status.clone();
     let thread = std::thread::Builder::new()
@@ -185,7 +186,7 @@ pub(crate) async fn start(
             });
             let mut drained = None;
             runtime.block_on(Box::pin(async {
-                drained = Some(serve(&context, queue, idle_spin, &thread_status).await);
+                drained = Some(serve(&context, queue, idle_spin, pace, &thread_status).await);
             }));
             let drained =
                 drained.unwrap_or_else(|| Drained::failed("the instance loop did not finish"));
@@ -316,12 +317,13 @@ async fn serve(
     context: &Arc<HandlerContext>,
     queue: Receiver<Message>,
     idle_spin: Duration,
+    pools_pace: Arc<crate::runtime::SpinPace>,
     status: &Status,
 ) -> Drained {
     // Every spawned request holds a clone of `in_flight`; the receiver sees the channel close
     // once the last one is dropped, which is how shutdown waits for in-flight work.
     let (in_flight, all_done) = async_channel::bounded::<()>(1);
-    let mut pace = Pace::new(idle_spin);
+    let mut pace = Pace::new(idle_spin, pools_pace);
     while let Some(message) = next_message(&queue, &mut pace).await {
         #[cfg(feature = "test-requests")]
         let message = match message.request {
@@ -389,20 +391,26 @@ struct Pace {
     last: Option<Instant>,
     /// Moving average of the gap between messages, in nanoseconds.
     gap_ns: f64,
+    /// Where the adaptive part is published for the pool threads, which face the same gaps.
+    pools: Arc<crate::runtime::SpinPace>,
 }
 
 impl Pace {
-    fn new(base: Duration) -> Self {
+    fn new(base: Duration, pools: Arc<crate::runtime::SpinPace>) -> Self {
         Pace {
             base,
             last: None,
             gap_ns: f64::INFINITY,
+            pools,
         }
     }
 
     /// A message arrived now.
     fn arrived(&mut self) {
-        let now = Instant::now();
+        self.arrived_at(Instant::now());
+    }
+
+    fn arrived_at(&mut self, now: Instant) {
         if let Some(last) = self.last.replace(now) {
             let gap = now.duration_since(last).as_nanos() as f64;
             self.gap_ns = if self.gap_ns.is_finite() {
@@ -410,7 +418,14 @@ impl Pace {
             } else {
                 gap
             };
+            self.pools.set(self.adaptive().unwrap_or(Duration::ZERO));
         }
+    }
+
+    /// Twice the typical gap, when that is short enough to be worth spinning for.
+    fn adaptive(&self) -> Option<Duration> {
+        let adaptive = Duration::from_nanos((2.0 * self.gap_ns.min(1e12)) as u64);
+        (adaptive <= MAX_ADAPTIVE_SPIN).then_some(adaptive)
     }
 
     /// How long to spin for the next message.
@@ -418,12 +433,7 @@ impl Pace {
         if self.base.is_zero() {
             return Duration::ZERO;
         }
-        let adaptive = Duration::from_nanos((2.0 * self.gap_ns.min(1e12)) as u64);
-        if adaptive <= MAX_ADAPTIVE_SPIN {
-            adaptive.max(self.base)
-        } else {
-            self.base
-        }
+        self.adaptive().map_or(self.base, |a| a.max(self.base))
     }
 }
 
@@ -503,6 +513,43 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn steady_messages_make_the_spin_follow_their_pace() {
+        let base = Duration::from_micros(50);
+        let pools = Arc::new(crate::runtime::SpinPace::default());
+        let mut pace = Pace::new(base, pools.clone());
+        assert_eq!(pace.window(), base);
+        let start = Instant::now();
+        for i in 0..50u32 {
+            pace.arrived_at(start + Duration::from_micros(200) * i);
+        }
+        // Twice the 200 µs gap, for the instance thread and the pools alike.
+        let window = pace.window();
+        assert!(window > Duration::from_micros(390) && window < Duration::from_micros(410));
+        assert_eq!(pools.get(), window);
+        // Sparse messages: back to the configured spin, and nothing extra for the pools.
+        for i in 0..50u32 {
+            pace.arrived_at(start + Duration::from_millis(20) * (i + 1));
+        }
+        assert_eq!(pace.window(), base);
+        assert_eq!(pools.get(), Duration::ZERO);
+        let config = crate::Config::in_memory().pool_config();
+        assert_eq!(config.spin_window(), crate::DEFAULT_IDLE_SPIN);
+        config.pace.set(Duration::from_micros(700));
+        assert_eq!(config.spin_window(), Duration::from_micros(700));
+        // Spinning turned off stays off.
+        let mut off = Pace::new(Duration::ZERO, Arc::default());
+        for i in 0..10u32 {
+            off.arrived_at(start + Duration::from_micros(100) * i);
+        }
+        assert_eq!(off.window(), Duration::ZERO);
+        let config = crate::Config::in_memory()
+            .idle_spin(Duration::ZERO)
+            .pool_config();
+        config.pace.set(Duration::from_micros(700));
+        assert_eq!(config.spin_window(), Duration::ZERO);
+    }
 
     #[test]
     fn panic_messages_are_extracted() {

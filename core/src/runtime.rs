@@ -60,6 +60,28 @@ pub struct PoolConfig {
     pub thread_prefix: String,
     /// How long an idle pool thread looks for new work before it parks (zero: park at once).
     pub idle_spin: Duration,
+    /// A longer spin the instance asks for while requests arrive back to back; pool threads
+    /// spin for [`PoolConfig::spin_window`], which includes it.
+    pub pace: Arc<SpinPace>,
+}
+
+/// The spin window the instance thread publishes for the pools: while a caller sends requests
+/// one after another, twice the typical gap between them (up to 1 ms), so that the thread
+/// that runs the next request is still awake when it comes; zero when requests are sparse.
+#[derive(Debug, Default)]
+pub struct SpinPace(std::sync::atomic::AtomicU64);
+
+impl SpinPace {
+    /// The current adaptive window.
+    pub fn get(&self) -> Duration {
+        Duration::from_nanos(self.0.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Publish a new adaptive window.
+    pub fn set(&self, window: Duration) {
+        let nanos = u64::try_from(window.as_nanos()).unwrap_or(u64::MAX);
+        self.0.store(nanos, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl PoolConfig {
@@ -71,6 +93,16 @@ impl PoolConfig {
             Pool::General => self.general_threads,
         }
         .max(1)
+    }
+
+    /// How long an idle pool thread spins before it parks right now: the configured
+    /// `idle_spin`, or the instance's adaptive window if longer; zero if `idle_spin` is zero.
+    pub fn spin_window(&self) -> Duration {
+        if self.idle_spin.is_zero() {
+            Duration::ZERO
+        } else {
+            self.idle_spin.max(self.pace.get())
+        }
     }
 
     /// Name of thread `index` of `pool`.

@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Condvar, Mutex, RwLock, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_executor::Executor;
 use rro_core::runtime::{mark_rro_thread, BoxFuture, IdleSpin, Pool, PoolConfig};
@@ -228,12 +228,12 @@ impl ExecutorPool {
         let mut threads = Vec::new();
         for i in 0..config.threads(pool) {
             let (thread_shared, exit_tx) = (shared.clone(), exit_tx.clone());
-            let spin = config.idle_spin;
+            let spin = config.clone();
             let spawned = std::thread::Builder::new()
                 .name(config.thread_name(pool, i))
                 .spawn(move || {
                     mark_rro_thread();
-                    run_worker(&thread_shared, spin);
+                    run_worker(&thread_shared, &spin);
                     drop(thread_shared);
                     let _ = exit_tx.send(i);
                 });
@@ -307,10 +307,10 @@ impl ExecutorPool {
     }
 }
 
-fn run_worker(shared: &Shared, idle_spin: Duration) {
+fn run_worker(shared: &Shared, config: &PoolConfig) {
     while !shared.stopped.load(SeqCst) {
         start_searching(shared);
-        let mut spin = IdleSpin::new(idle_spin);
+        let mut spin = IdleSpin::new(config.spin_window());
         loop {
             if shared.executor.try_tick() {
                 // The task's start took this thread out of `searching`; back to looking.
@@ -329,6 +329,7 @@ fn run_worker(shared: &Shared, idle_spin: Duration) {
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
+    use std::time::Duration;
 
     fn pool(threads: usize, idle_spin: Duration) -> ExecutorPool {
         let config = PoolConfig {
@@ -337,6 +338,7 @@ mod tests {
             general_threads: threads,
             thread_prefix: "pooltest".into(),
             idle_spin,
+            pace: Default::default(),
         };
         ExecutorPool::start(&config, Pool::General).expect("pool starts")
     }

@@ -67,7 +67,7 @@ fn build_runtime(
     let next_index = AtomicUsize::new(0);
     let names = config.clone();
     let (started, stopped) = (live.clone(), live.clone());
-    let idle_spin = config.idle_spin;
+    let spin = config.clone();
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.threads(pool))
         .thread_name_fn(move || names.thread_name(pool, next_index.fetch_add(1, Ordering::Relaxed)))
@@ -75,7 +75,7 @@ fn build_runtime(
             mark_rro_thread();
             started.fetch_add(1, Ordering::AcqRel);
         })
-        .on_thread_park(move || spin_before_parking(idle_spin))
+        .on_thread_park(move || spin_before_parking(spin.spin_window()))
         .on_thread_stop(move || {
             stopped.fetch_sub(1, Ordering::AcqRel);
         })
