@@ -355,6 +355,10 @@ async fn searches_stay_exact_while_the_optimizer_swaps_segments(ctx: Ctx) {
     let deleted = acked.lock().unwrap().1.clone();
     assert_eq!(info.points_count, (all.len() - deleted.len()) as u64);
     assert!(info.segments_count <= 4, "{info:?}");
+    assert!(
+        info.indexed_vectors_count > 0,
+        "the optimizer never ran: {info:?}"
+    );
     let mut missed = 0;
     for (id, v) in &all {
         let exact = client
