@@ -455,6 +455,63 @@ fn a_damaged_snapshot_is_refused_and_the_collection_is_untouched() {
     ));
 }
 
+/// An index file is derived data: damaged or missing, it is rebuilt, and the points are all
+/// still there and found meanwhile (by exact search).
+#[test]
+fn a_damaged_index_file_is_rebuilt_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let create = CreateCollection::new(VectorParams::new(8, Distance::Euclid)).optimizers_config(
+        OptimizersConfig {
+            indexing_threshold: Some(1),
+            ..OptimizersConfig::default()
+        },
+    );
+    let points: Vec<PointStruct> = (0..300u64)
+        .map(|i| PointStruct::new(i, (0..8).map(|j| ((i * 8 + j) as f32).sin()).collect()))
+        .collect();
+    {
+        let toc = TableOfContent::open(&config(dir.path())).unwrap();
+        toc.create_collection("c", create).unwrap();
+        let c = toc.collection("c").unwrap();
+        c.upsert(points.clone()).unwrap();
+        c.optimize(2).unwrap();
+        assert_eq!(c.info().indexed_vectors_count, 300);
+    }
+    let index_files: Vec<PathBuf> = walk(dir.path())
+        .into_iter()
+        .filter(|p| p.ends_with("hnsw.bin"))
+        .collect();
+    assert_eq!(index_files.len(), 1);
+    for damage in ["flip", "remove"] {
+        let file = &index_files[0];
+        if damage == "flip" {
+            let mut bytes = fs::read(file).unwrap();
+            let at = bytes.len() / 2;
+            bytes[at] ^= 0x40;
+            fs::write(file, bytes).unwrap();
+        } else {
+            fs::remove_file(file).unwrap();
+        }
+        let toc = TableOfContent::open(&config(dir.path())).unwrap();
+        let c = toc.collection("c").unwrap();
+        assert_eq!(c.count(), 300, "{damage}");
+        assert_eq!(c.info().indexed_vectors_count, 0, "{damage}");
+        let hits = c
+            .search(&SearchRequest::new(points[7].vector.clone(), 1), &|| false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(hits[0].id, PointId::Num(7), "{damage}");
+        c.optimize(1).unwrap();
+        assert_eq!(c.info().indexed_vectors_count, 300, "{damage}");
+    }
+    // The rebuilt file loads.
+    let toc = TableOfContent::open(&config(dir.path())).unwrap();
+    assert_eq!(
+        toc.collection("c").unwrap().info().indexed_vectors_count,
+        300
+    );
+}
+
 mod model {
     //! A random sequence of upserts, deletes, checkpoints, optimizations (seal, index, merge,
     //! vacuum), restarts and snapshots gives the same state as a `BTreeMap`.
@@ -569,4 +626,18 @@ mod model {
             }
         }
     }
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }

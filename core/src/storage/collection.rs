@@ -269,13 +269,17 @@ impl Collection {
             };
             let live = (0..data.len()).filter(|&i| !deleted.contains(i)).count();
             // Loaded, never rebuilt: an index costs minutes to build and milliseconds to read.
+            // It is derived from the vectors, so a damaged or missing index file does not fail
+            // the open: the segment is searched exactly until the optimizer has rebuilt it.
             let index = if entry.indexed {
-                let graph = HnswGraph::load(
-                    &seg_dir.join(HNSW_FILE),
-                    data.len(),
-                    manifest.params.distance,
-                )?;
-                Some(Arc::new(graph))
+                let path = seg_dir.join(HNSW_FILE);
+                match HnswGraph::load(&path, data.len(), manifest.params.distance) {
+                    Ok(graph) => Some(Arc::new(graph)),
+                    Err(error) => {
+                        log::warn!("the index of segment {} is rebuilt: {error}", entry.id);
+                        None
+                    }
+                }
             } else {
                 None
             };
