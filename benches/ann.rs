@@ -55,6 +55,8 @@
 //! recomputed by brute force over them), 200 queries, 1 run: a smoke test whose figures mean
 //! little.
 
+mod report;
+
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -62,6 +64,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::executor::block_on;
+use report::{commit, list, median, median_duration, ms, thousands};
 use rro::models::{
     CollectionInfo, CreateCollection, Distance, HnswConfig, OptimizersConfig, PointId, PointStruct,
     ScoredPoint, SearchRequest, VectorParams,
@@ -1140,80 +1143,8 @@ fn child(name: &str, sizes: &Sizes) {
 // ---------------------------------------------------------------------------------------------
 // Report helpers
 
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
-}
-
-fn median_duration(values: &mut [Duration]) -> Duration {
-    values.sort();
-    values[values.len() / 2]
-}
-
-fn thousands(n: f64) -> String {
-    let n = n.round() as u64;
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 fn mib(bytes: u64) -> String {
     format!("{:.1}", bytes as f64 / (1u64 << 20) as f64)
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.0}", d.as_secs_f64() * 1e3)
-}
-
-/// `1,234, 5,678`.
-fn list(values: impl Iterator<Item = f64>) -> String {
-    values.map(thousands).collect::<Vec<_>>().join(", ")
-}
-
-fn git(args: &[&str]) -> Option<String> {
-    let out = std::process::Command::new("git").args(args).output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
-fn commit() -> String {
-    let Some(head) = git(&["rev-parse", "--short", "HEAD"]) else {
-        return "unknown".to_owned();
-    };
-    // Uncommitted changes outside untracked files make the commit only an approximation.
-    let dirty =
-        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-    if dirty {
-        format!("{head} (with uncommitted changes)")
-    } else {
-        head
-    }
-}
-
-fn command(sizes: &Sizes) -> String {
-    let features = match (cfg!(feature = "tokio"), cfg!(feature = "smol")) {
-        (true, true) => " --all-features",
-        (false, true) => " --no-default-features --features smol",
-        _ => "",
-    };
-    let quick = if sizes.quick {
-        "RRO_BENCH_QUICK=1 "
-    } else {
-        ""
-    };
-    format!("{quick}cargo bench{features} --bench ann")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1245,7 +1176,7 @@ fn main() {
     }
     let started = Instant::now();
     println!("## ANN bench\n");
-    println!("- Command: `{}`", command(&sizes));
+    println!("- Command: `{}`", report::command("ann", sizes.quick));
     println!("- Commit: `{}`", commit());
     println!(
         "- Cores: {}; distance kernel: `{}`",

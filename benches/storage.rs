@@ -39,6 +39,8 @@
 //! Run: `cargo bench --all-features --bench storage`.
 //! `RRO_BENCH_QUICK=1` shrinks every size (a smoke test; its figures mean little).
 
+mod report;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,6 +49,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use futures::executor::block_on;
+use report::{commit, list, median, median_duration, ms, thousands};
 use rro::models::{Distance, PointStruct, VectorParams};
 use rro_core::storage::TableOfContent;
 use rro_core::{Config, Durability};
@@ -653,83 +656,11 @@ fn reopen(sizes: &Sizes, in_wal: usize) -> ReopenResult {
 // ---------------------------------------------------------------------------------------------
 // Report
 
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
-}
-
-fn median_duration(values: &mut [Duration]) -> Duration {
-    values.sort();
-    values[values.len() / 2]
-}
-
 fn durability_name(durability: Durability) -> String {
     match durability {
         Durability::Fsync => "Fsync".to_owned(),
         Durability::Interval(d) => format!("Interval({} s)", d.as_secs_f64()),
     }
-}
-
-fn thousands(n: f64) -> String {
-    let n = n.round() as u64;
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.0}", d.as_secs_f64() * 1e3)
-}
-
-fn git(args: &[&str]) -> Option<String> {
-    let out = std::process::Command::new("git").args(args).output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
-fn commit() -> String {
-    let Some(head) = git(&["rev-parse", "--short", "HEAD"]) else {
-        return "unknown".to_owned();
-    };
-    // Uncommitted changes outside untracked files make the commit only an approximation.
-    let dirty =
-        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-    if dirty {
-        format!("{head} (with uncommitted changes)")
-    } else {
-        head
-    }
-}
-
-fn command(sizes: &Sizes) -> String {
-    let features = match (cfg!(feature = "tokio"), cfg!(feature = "smol")) {
-        (true, true) => " --all-features",
-        (false, true) => " --no-default-features --features smol",
-        _ => "",
-    };
-    let quick = if sizes.quick {
-        "RRO_BENCH_QUICK=1 "
-    } else {
-        ""
-    };
-    format!("{quick}cargo bench{features} --bench storage")
-}
-
-/// `1,234, 5,678`.
-fn list(values: impl Iterator<Item = f64>) -> String {
-    values.map(thousands).collect::<Vec<_>>().join(", ")
 }
 
 /// A table of the median of `pick` per cell and contender, with client / engine ratios.
@@ -923,7 +854,7 @@ fn main() {
     let reopens = [reopen(&sizes, 0), reopen(&sizes, sizes.reopen_wal_points)];
 
     println!("## Storage bench\n");
-    println!("- Command: `{}`", command(&sizes));
+    println!("- Command: `{}`", report::command("storage", sizes.quick));
     println!("- Commit: `{}`", commit());
     println!(
         "- Cores: {}",
