@@ -73,7 +73,7 @@ impl Optimizer {
             let failed = match outcome {
                 Ok(Ok(())) => false,
                 Ok(Err(error)) => {
-                    collection.record_optimization(Err(error.to_string()));
+                    collection.record_optimization(Err(error));
                     true
                 }
                 Err(_) => {
@@ -88,12 +88,12 @@ impl Optimizer {
     }
 
     /// Carry out the collection's next optimization, if any.
-    async fn step(&self, collection: &Arc<Collection>) -> Result<(), crate::StorageError> {
+    async fn step(&self, collection: &Arc<Collection>) -> Result<(), String> {
         let Some(plan) = collection.plan() else {
             return Ok(());
         };
         if let Plan::Seal = plan {
-            collection.seal()?;
+            collection.seal().map_err(|e| e.to_string())?;
             collection.record_optimization(Ok(()));
             return Ok(());
         }
@@ -104,15 +104,17 @@ impl Optimizer {
         let job = Arc::new(job);
         self.build(collection, &job).await;
         if !job.is_complete() {
-            // Stopped: drop the partial graph; the plan is made again next time.
-            return Ok(());
+            if self.stopped(collection) {
+                // Drop the partial graph; the plan is made again at the next open.
+                return Ok(());
+            }
+            // A build task panicked: report it (and back off) rather than retry at once.
+            return Err("the index build stopped unexpectedly".to_owned());
         }
-        let job = match Arc::try_unwrap(job) {
-            Ok(job) => job,
-            // Every build task has finished, so only this handle is left.
-            Err(_) => return Ok(()),
-        };
-        collection.commit(job)?;
+        // Every build task has finished and dropped its handle, so this one is the last.
+        let job = Arc::try_unwrap(job)
+            .map_err(|_| "the index build is still referenced after it finished".to_owned())?;
+        collection.commit(job).map_err(|e| e.to_string())?;
         collection.record_optimization(Ok(()));
         Ok(())
     }
