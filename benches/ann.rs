@@ -64,7 +64,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::executor::block_on;
-use report::{commit, list, median, median_duration, ms, thousands};
+use report::{commit, list, median, median_duration, ms, thousands, Contender};
 use rro::models::{
     CollectionInfo, CreateCollection, Distance, HnswConfig, OptimizersConfig, PointId, PointStruct,
     ScoredPoint, SearchRequest, VectorParams,
@@ -563,48 +563,6 @@ fn brute_force_truth(data: &Dataset) -> Vec<Vec<u32>> {
 
 // ---------------------------------------------------------------------------------------------
 // Contenders and passes
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Contender {
-    Engine,
-    #[cfg(feature = "tokio")]
-    Tokio,
-    #[cfg(feature = "smol")]
-    Smol,
-}
-
-impl Contender {
-    fn all() -> Vec<Contender> {
-        let mut all = vec![Contender::Engine];
-        #[cfg(feature = "tokio")]
-        all.push(Contender::Tokio);
-        #[cfg(feature = "smol")]
-        all.push(Contender::Smol);
-        all
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Contender::Engine => "engine",
-            #[cfg(feature = "tokio")]
-            Contender::Tokio => "rro-tokio",
-            #[cfg(feature = "smol")]
-            Contender::Smol => "rro-smol",
-        }
-    }
-
-    /// Open an instance on this contender's backend (not for `Engine`).
-    fn open_client(self, config: Config) -> rro::RroClient {
-        let opened = match self {
-            Contender::Engine => unreachable!("the engine has no client"),
-            #[cfg(feature = "tokio")]
-            Contender::Tokio => block_on(rro::open_with(config, rro::TokioBackend)),
-            #[cfg(feature = "smol")]
-            Contender::Smol => block_on(rro::open_with(config, rro::SmolBackend)),
-        };
-        opened.expect("open an rro instance")
-    }
-}
 
 /// The collection every contender searches.
 fn create_config(dim: usize) -> CreateCollection {

@@ -49,7 +49,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use futures::executor::block_on;
-use report::{commit, list, median, median_duration, ms, thousands};
+use report::{commit, list, median, median_duration, ms, thousands, Contender};
 use rro::models::{Distance, PointStruct, VectorParams};
 use rro_core::storage::TableOfContent;
 use rro_core::{Config, Durability};
@@ -202,55 +202,6 @@ fn batches(
 
 // ---------------------------------------------------------------------------------------------
 // Contenders
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Contender {
-    Engine,
-    #[cfg(feature = "tokio")]
-    Tokio,
-    #[cfg(feature = "smol")]
-    Smol,
-}
-
-impl Contender {
-    fn all() -> Vec<Contender> {
-        let mut all = vec![Contender::Engine];
-        #[cfg(feature = "tokio")]
-        all.push(Contender::Tokio);
-        #[cfg(feature = "smol")]
-        all.push(Contender::Smol);
-        all
-    }
-
-    fn clients() -> Vec<Contender> {
-        Contender::all()
-            .into_iter()
-            .filter(|c| *c != Contender::Engine)
-            .collect()
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Contender::Engine => "engine",
-            #[cfg(feature = "tokio")]
-            Contender::Tokio => "rro-tokio",
-            #[cfg(feature = "smol")]
-            Contender::Smol => "rro-smol",
-        }
-    }
-
-    /// Open an instance on this contender's backend (not for `Engine`).
-    fn open_client(self, config: Config) -> rro::RroClient {
-        let opened = match self {
-            Contender::Engine => unreachable!("the engine has no client"),
-            #[cfg(feature = "tokio")]
-            Contender::Tokio => block_on(rro::open_with(config, rro::TokioBackend)),
-            #[cfg(feature = "smol")]
-            Contender::Smol => block_on(rro::open_with(config, rro::SmolBackend)),
-        };
-        opened.expect("open an rro instance")
-    }
-}
 
 /// The engine's stand-in for the instance's background flusher: every flush interval it syncs
 /// the logs and raises `checkpoint_due`, which the writer acts on between two batches.

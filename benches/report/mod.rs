@@ -1,9 +1,66 @@
-//! What the custom-harness benches share to report their figures: medians, number formats, and
-//! the command and commit a table came from. Included by each bench with `mod report;`.
+//! What the custom-harness benches share: the contenders they compare, and how they report
+//! their figures (medians, number formats, the command and commit a table came from).
+//! Included by each bench with `mod report;`.
 
 #![allow(dead_code)]
 
 use std::time::Duration;
+
+use futures::executor::block_on;
+use rro::Config;
+
+/// What a bench compares: the storage engine called directly, or the client on a backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contender {
+    Engine,
+    #[cfg(feature = "tokio")]
+    Tokio,
+    #[cfg(feature = "smol")]
+    Smol,
+}
+
+impl Contender {
+    /// The engine, then every enabled backend.
+    pub fn all() -> Vec<Contender> {
+        let mut all = vec![Contender::Engine];
+        #[cfg(feature = "tokio")]
+        all.push(Contender::Tokio);
+        #[cfg(feature = "smol")]
+        all.push(Contender::Smol);
+        all
+    }
+
+    /// Every enabled backend.
+    pub fn clients() -> Vec<Contender> {
+        Contender::all()
+            .into_iter()
+            .filter(|c| *c != Contender::Engine)
+            .collect()
+    }
+
+    /// Its name in tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Contender::Engine => "engine",
+            #[cfg(feature = "tokio")]
+            Contender::Tokio => "rro-tokio",
+            #[cfg(feature = "smol")]
+            Contender::Smol => "rro-smol",
+        }
+    }
+
+    /// Open an instance on this contender's backend (not for `Engine`).
+    pub fn open_client(self, config: Config) -> rro::RroClient {
+        let opened = match self {
+            Contender::Engine => unreachable!("the engine has no client"),
+            #[cfg(feature = "tokio")]
+            Contender::Tokio => block_on(rro::open_with(config, rro::TokioBackend)),
+            #[cfg(feature = "smol")]
+            Contender::Smol => block_on(rro::open_with(config, rro::SmolBackend)),
+        };
+        opened.expect("open an rro instance")
+    }
+}
 
 /// The median of `values` (the mean of the middle two for an even count); sorts them.
 pub fn median(values: &mut [f64]) -> f64 {
