@@ -2,6 +2,7 @@
 //! implements, so the same JSON works against a Qdrant cluster.
 
 mod collection;
+mod filter;
 mod point;
 mod search;
 mod snapshot;
@@ -11,6 +12,12 @@ pub use collection::{
     CollectionsResponse, CreateCollection, Distance, HnswConfig, OptimizationProgress,
     OptimizerStatus, OptimizersConfig, VectorParams, DEFAULT_INDEXING_THRESHOLD_KB,
     DEFAULT_MAX_SEGMENT_SIZE_KB,
+};
+pub(crate) use filter::{parse_datetime, parse_key, KeySegment, UtcInstant};
+pub use filter::{
+    AnyVariants, Condition, FieldCondition, Filter, FilterError, GeoBoundingBox, GeoPoint,
+    GeoRadius, Match, MatchValue, MinShould, Nested, PayloadField, Range, RangeValue, ValuesCount,
+    MAX_FILTER_DEPTH,
 };
 pub use point::{
     CountResult, GetPoints, Payload, PointId, PointIdError, PointStruct, PointsSelector, Record,

@@ -22,6 +22,7 @@ mod checked;
 mod codec;
 mod collection;
 pub mod distance;
+pub mod filter;
 pub mod hnsw;
 mod lock;
 mod manifest;
