@@ -3,6 +3,7 @@
 
 mod collection;
 mod filter;
+mod index;
 mod point;
 mod search;
 mod snapshot;
@@ -18,6 +19,9 @@ pub use filter::{
     AnyVariants, Condition, FieldCondition, Filter, FilterError, GeoBoundingBox, GeoPoint,
     GeoRadius, Match, MatchValue, MinShould, Nested, PayloadField, Range, RangeValue, ValuesCount,
     MAX_FILTER_DEPTH,
+};
+pub use index::{
+    CreateFieldIndex, PayloadFieldSchema, PayloadIndexInfo, PayloadSchemaType,
 };
 pub use point::{
     CountResult, GetPoints, Payload, PointId, PointIdError, PointStruct, PointsSelector, Record,

@@ -124,7 +124,7 @@ fn check_condition(condition: &Condition, id: Option<&PointId>, payload: &Payloa
 }
 
 /// The values `key` reaches in `payload`; `None` if the key does not parse.
-fn values_at<'a>(payload: &'a Payload, key: &str) -> Option<Vec<&'a Value>> {
+pub(crate) fn values_at<'a>(payload: &'a Payload, key: &str) -> Option<Vec<&'a Value>> {
     let segments = parse_key(key).ok()?;
     let (first, rest) = segments.split_first()?;
     let KeySegment::Field(name) = first else {
