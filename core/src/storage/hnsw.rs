@@ -8,6 +8,18 @@
 //! points a search may *return* is the caller's business (the `accept` filter); the graph
 //! routes through every node it has.
 //!
+//! A *subset graph* ([`HnswBuilder::subset`]) covers only a sorted subset of the segment's
+//! offsets, for example the points whose payload has `section = "libs"`, so that a filter
+//! requiring them searches a graph of those points alone, built in time and memory
+//! proportional to the subset rather than to the segment. Its nodes are `0..n`, node `k`
+//! standing for segment offset `offsets[k]` (the *offset map*, strictly increasing); links,
+//! levels and the entry point are nodes. Everything the caller sees stays in segment offsets:
+//! the vectors passed in are still the whole segment's, and a search's `accept` filter and
+//! results are offsets. Because the map is increasing, ties between equal distances break
+//! the same way (lower offset first) as in a full graph. A full graph is the subset whose map
+//! is the identity, and is stored without one; searching it never touches a map (the search
+//! is monomorphised for both cases).
+//!
 //! This is the design of the HNSW paper (Malkov & Yashunin) as hnswlib implements it:
 //! every node gets a level `floor(-ln(u) / ln(m))`; a node of level `L` has a neighbour list
 //! on each level `0..=L`, of at most `m` links on upper levels and `m0 = 2 * m` on level 0.
@@ -31,28 +43,38 @@
 //!
 //! ## Invariants
 //! Checked when a file is loaded, and true by construction after [`HnswBuilder::finish`]:
-//! every link is an inserted offset `< len` other than the node itself; a node's level-0 list
+//! every link is an inserted node `< n` other than the node itself; a node's level-0 list
 //! has at most `m0` links and each of its upper lists at most `m`; a link on level `l` points
 //! to a node whose level is at least `l`; the entry point is an inserted node of the highest
-//! level, or there is none and no node is inserted.
+//! level, or there is none and no node is inserted. A subset graph's offset map is strictly
+//! increasing and every offset in it is `<` the segment's length.
 //!
 //! ## File format: `hnsw.bin`, version 1
 //! A checked file (header in `checked.rs`): magic `RROHNSW\0`, version 1, `aux` = `m`,
-//! `count` = `len` (the segment's number of offsets). Then, little-endian throughout:
+//! `count` = `n`, the number of nodes: the segment's number of offsets for a full graph, the
+//! size of the subset for a subset graph. Then, little-endian throughout, with `s` = `n` for
+//! a subset graph and 0 for a full graph:
 //!
 //! | bytes                  | content                                                    |
 //! |------------------------|------------------------------------------------------------|
 //! | 0..4                   | `m`, u32 (2..=[`MAX_M`]); `m0 = 2 * m`                      |
 //! | 4..8                   | `ef_construct`, u32                                        |
 //! | 8..12                  | distance, u32: 0 Cosine, 1 Dot, 2 Euclid, 3 Manhattan      |
-//! | 12..16                 | entry point offset, u32; `0xFFFF_FFFF` when the graph is empty |
+//! | 12..16                 | entry point node, u32; `0xFFFF_FFFF` when the graph is empty |
 //! | 16..20                 | max level (the entry point's level), u32; 0 when empty     |
-//! | 20..24                 | reserved, 0                                                |
+//! | 20..24                 | flags, u32: 0 for a full graph, 1 for a subset graph; any other value is refused |
 //! | 24..32                 | number of inserted nodes, u64                              |
-//! | 32..32+len             | level of each offset, u8; `0xFF` = not in the graph        |
+//! | 32..32+4s              | subset graphs only: the offset map, the segment offset of each node, u32, strictly increasing, each `<` the segment's length |
+//! | then `n` bytes         | level of each node, u8; `0xFF` = not in the graph          |
 //! | then                   | zero bytes up to a multiple of 4                           |
-//! | then `len * (1+m0)` u32| level 0: per offset, the link count then `m0` slots (links first, unused slots 0) |
-//! | then                   | upper levels: for each offset with level `L >= 1`, in offset order, for each level `1..=L`: the link count then `m` slots (unused 0), u32 each |
+//! | then `n * (1+m0)` u32  | level 0: per node, the link count then `m0` slots (links first, unused slots 0) |
+//! | then                   | upper levels: for each node with level `L >= 1`, in node order, for each level `1..=L`: the link count then `m` slots (unused 0), u32 each |
+//!
+//! Bytes 20..24 were reserved and always written 0 before subset graphs existed, so every
+//! older file loads as the full graph it is, and a full graph is still written byte for byte
+//! as before. An older reader refuses a subset file (its `count` or its size does not match
+//! what it expects), except the empty subset of an empty segment, which it reads as the
+//! equivalent empty graph.
 //!
 //! The file is written once, into `hnsw.tmp` beside it, synced and renamed over
 //! `hnsw.bin`; a reader either sees the previous file or the complete new one. Loading checks
@@ -94,6 +116,45 @@ const PREFETCH_AHEAD: usize = 1;
 const PREFETCH_LINES: usize = 12;
 /// Length of the fixed parameters at the start of the file's data.
 const PARAMS_LEN: usize = 32;
+/// The file's flags word of a subset graph: an offset map follows the parameters.
+const FLAG_SUBSET: u32 = 1;
+
+/// How a graph's nodes name segment offsets. The builder and the search are generic over it,
+/// so a full graph's inner loops compile to exactly what they were before subsets existed
+/// instead of testing for a map at every neighbour.
+trait NodeMap: Copy {
+    /// The segment offset of `node`, which the graph's invariants keep `< n`.
+    fn offset(self, node: u32) -> u32;
+}
+
+/// The map of a full graph: node `k` is offset `k`.
+#[derive(Clone, Copy)]
+struct Identity;
+
+impl NodeMap for Identity {
+    #[inline(always)]
+    fn offset(self, node: u32) -> u32 {
+        node
+    }
+}
+
+impl NodeMap for &[u32] {
+    #[inline(always)]
+    fn offset(self, node: u32) -> u32 {
+        // Every node reached is `< n` (links are checked on load and built from nodes), so
+        // the index is in bounds like the vector slices the callers take.
+        self[node as usize]
+    }
+}
+
+/// How many segment offsets a graph's vectors must cover: `len` for a full graph, one past
+/// the largest mapped offset for a subset graph.
+fn span(len: usize, offsets: Option<&[u32]>) -> usize {
+    match offsets {
+        None => len,
+        Some(map) => map.last().map_or(0, |&last| last as usize + 1),
+    }
+}
 
 /// How a graph is built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -287,14 +348,19 @@ fn sample_level(seed: u64, offset: u32, mult: f64) -> u8 {
     }
 }
 
-/// Builds the graph of one segment; shared by reference between inserting threads.
+/// Builds the graph of one segment, or of a subset of its offsets; shared by reference
+/// between inserting threads.
 ///
 /// The builder does not hold the vectors: every [`HnswBuilder::insert`] is given the
 /// segment's vector slice, so a builder can live beside the data it indexes (for example in
 /// one job struct with an `Arc` of the segment).
 pub struct HnswBuilder {
     dim: usize,
+    /// Number of nodes: the segment's length, or the subset's size.
     len: usize,
+    /// The segment offset of each node of a subset graph, strictly increasing; `None` for a
+    /// full graph.
+    offsets: Option<Vec<u32>>,
     distance: Distance,
     params: HnswParams,
     dist: fn(&[f32], &[f32]) -> f32,
@@ -316,6 +382,7 @@ impl std::fmt::Debug for HnswBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HnswBuilder")
             .field("len", &self.len)
+            .field("subset", &self.offsets.is_some())
             .field("dim", &self.dim)
             .field("distance", &self.distance)
             .field("params", &self.params)
@@ -330,17 +397,67 @@ impl HnswBuilder {
     pub fn new(dim: usize, len: usize, distance: Distance, params: HnswParams, seed: u64) -> Self {
         debug_assert!(len < NO_ENTRY as usize, "{len} offsets do not fit in u32");
         let len = len.min(NO_ENTRY as usize - 1);
+        Self::with_map(dim, len, None, distance, params, seed)
+    }
+
+    /// A builder for the subset graph of the segment offsets `offsets` (strictly increasing;
+    /// a caller bug otherwise, then sorted and deduplicated): nodes `0..offsets.len()`, node
+    /// `k` standing for offset `offsets[k]`. Its memory and build time are those of a graph
+    /// of `offsets.len()` nodes, whatever the segment's length. Insert with
+    /// [`HnswBuilder::insert_node`] (or [`HnswBuilder::insert`] by segment offset).
+    pub fn subset(
+        dim: usize,
+        mut offsets: Vec<u32>,
+        distance: Distance,
+        params: HnswParams,
+        seed: u64,
+    ) -> Self {
+        let increasing = offsets.windows(2).all(|pair| pair[0] < pair[1]);
+        debug_assert!(increasing, "subset offsets are not strictly increasing");
+        if !increasing {
+            offsets.sort_unstable();
+            offsets.dedup();
+        }
+        // Node numbers stay below `NO_ENTRY`, as in `new`; only a map of nearly every u32 is
+        // cut.
+        debug_assert!(
+            offsets.len() < NO_ENTRY as usize,
+            "subset too large for u32 nodes"
+        );
+        offsets.truncate(NO_ENTRY as usize - 1);
+        Self::with_map(dim, offsets.len(), Some(offsets), distance, params, seed)
+    }
+
+    /// The builder of `len` nodes mapped by `offsets` (`None`: the identity).
+    fn with_map(
+        dim: usize,
+        len: usize,
+        offsets: Option<Vec<u32>>,
+        distance: Distance,
+        params: HnswParams,
+        seed: u64,
+    ) -> Self {
         let params = params.normalised();
         let mult = 1.0 / (params.m as f64).ln();
+        // Levels are drawn from the segment offset, so a point gets the same level in every
+        // graph of its segment, and a subset of every offset builds the full graph.
+        let levels = match &offsets {
+            None => (0..len as u32)
+                .map(|offset| sample_level(seed, offset, mult))
+                .collect(),
+            Some(map) => map
+                .iter()
+                .map(|&offset| sample_level(seed, offset, mult))
+                .collect(),
+        };
         HnswBuilder {
             dim,
             len,
+            offsets,
             distance,
             params,
             dist: graph_distance(distance),
-            levels: (0..len as u32)
-                .map(|offset| sample_level(seed, offset, mult))
-                .collect(),
+            levels,
             level0: (0..len * (1 + params.m0()))
                 .map(|_| AtomicU32::new(0))
                 .collect(),
@@ -354,25 +471,50 @@ impl HnswBuilder {
     /// segment's vectors in offset order, `len * dim` f32, the same slice at every call.
     /// Thread-safe: several threads call it concurrently on a shared `&HnswBuilder`.
     /// Inserting an offset twice does nothing; an offset `>= len` or a short `vectors` is a
-    /// caller bug, ignored (and a debug assertion).
+    /// caller bug, ignored (and a debug assertion). For a subset builder `offset` is still a
+    /// segment offset, looked up in the subset (one that is not in it is a caller bug too);
+    /// [`HnswBuilder::insert_node`] saves the lookup.
     pub fn insert(&self, vectors: &[f32], offset: u32) {
-        let enough = self
-            .len
+        let node = match &self.offsets {
+            None => offset,
+            Some(map) => match map.binary_search(&offset) {
+                Ok(node) => node as u32,
+                Err(_) => {
+                    debug_assert!(false, "offset {offset} is not in the subset");
+                    return;
+                }
+            },
+        };
+        self.insert_node(vectors, node);
+    }
+
+    /// Insert node `node` (< the number of nodes): for a subset builder the subset's
+    /// `node`-th offset, for a full builder offset `node`. `vectors` is the whole segment's
+    /// vectors in offset order (not the subset's), the same slice at every call, covering the
+    /// largest offset of the subset. Thread-safe, idempotent and checked like
+    /// [`HnswBuilder::insert`].
+    pub fn insert_node(&self, vectors: &[f32], node: u32) {
+        let enough = span(self.len, self.offsets.as_deref())
             .checked_mul(self.dim)
             .is_some_and(|needed| vectors.len() >= needed);
-        if offset as usize >= self.len || !enough {
-            debug_assert!(
-                false,
-                "offset {offset} of 0..{} or vectors too short",
-                self.len
-            );
+        if node as usize >= self.len || !enough {
+            debug_assert!(false, "node {node} of 0..{} or vectors too short", self.len);
             return;
         }
-        Inserter {
-            builder: self,
-            vectors,
+        match self.offsets.as_deref() {
+            None => Inserter {
+                builder: self,
+                vectors,
+                map: Identity,
+            }
+            .insert(node),
+            Some(map) => Inserter {
+                builder: self,
+                vectors,
+                map,
+            }
+            .insert(node),
         }
-        .insert(offset);
     }
 
     /// The level-0 row of `node` (only to be touched while holding `nodes[node]`).
@@ -433,6 +575,7 @@ impl HnswBuilder {
         let (entry, max_level) = entry.unwrap_or((NO_ENTRY, 0));
         HnswGraph {
             len: self.len,
+            offsets: self.offsets,
             params,
             distance: self.distance,
             dist: self.dist,
@@ -447,13 +590,14 @@ impl HnswBuilder {
     }
 }
 
-/// One insert: the builder and the vectors it is given.
-struct Inserter<'a> {
+/// One insert: the builder, the vectors it is given and how its nodes map to them.
+struct Inserter<'a, M> {
     builder: &'a HnswBuilder,
     vectors: &'a [f32],
+    map: M,
 }
 
-impl std::ops::Deref for Inserter<'_> {
+impl<M> std::ops::Deref for Inserter<'_, M> {
     type Target = HnswBuilder;
 
     fn deref(&self) -> &HnswBuilder {
@@ -461,16 +605,17 @@ impl std::ops::Deref for Inserter<'_> {
     }
 }
 
-impl<'a> Inserter<'a> {
-    /// The vector of `offset` (checked against `len * dim` by `HnswBuilder::insert`).
-    fn vector(&self, offset: u32) -> &'a [f32] {
-        let start = offset as usize * self.dim;
+impl<'a, M: NodeMap> Inserter<'a, M> {
+    /// The vector of `node` (its offset checked against `vectors` by
+    /// `HnswBuilder::insert_node`).
+    fn vector(&self, node: u32) -> &'a [f32] {
+        let start = self.map.offset(node) as usize * self.dim;
         &self.vectors[start..start + self.dim]
     }
 
-    /// The work of [`HnswBuilder::insert`], once its arguments are checked.
-    fn insert(&self, offset: u32) {
-        let node = offset as usize;
+    /// The work of [`HnswBuilder::insert_node`], once its arguments are checked.
+    fn insert(&self, id: u32) {
+        let node = id as usize;
         if self.inserted[node].swap(true, Atomic::AcqRel) {
             return;
         }
@@ -483,12 +628,12 @@ impl<'a> Inserter<'a> {
             match *entry {
                 Some(entry) => entry,
                 None => {
-                    *entry = Some((offset, level));
+                    *entry = Some((id, level));
                     return;
                 }
             }
         };
-        let query = self.vector(offset);
+        let query = self.vector(id);
         with_visited(self.len, |visited| {
             let mut scratch = Vec::new();
             let mut nearest = Near {
@@ -501,7 +646,7 @@ impl<'a> Inserter<'a> {
             let mut entries = vec![nearest];
             for lc in (0..=usize::from(level.min(top))).rev() {
                 let mut found = self.search_level(query, &entries, lc, visited, &mut scratch);
-                found.retain(|near| near.id != offset);
+                found.retain(|near| near.id != id);
                 let chosen = self.select(&found, self.params.m);
                 let mut lists = lock(&self.nodes[node]);
                 if lc == 0 {
@@ -517,7 +662,7 @@ impl<'a> Inserter<'a> {
                     self.params.m
                 };
                 for neighbour in &chosen {
-                    self.connect(neighbour.id, offset, lc, max_degree);
+                    self.connect(neighbour.id, id, lc, max_degree);
                 }
                 if !found.is_empty() {
                     entries = found;
@@ -527,7 +672,7 @@ impl<'a> Inserter<'a> {
         if level > top {
             let mut entry = lock(&self.entry);
             if matches!(*entry, Some((_, current)) if level > current) {
-                *entry = Some((offset, level));
+                *entry = Some((id, level));
             }
         }
     }
@@ -675,22 +820,26 @@ impl<'a> Inserter<'a> {
     }
 }
 
-/// The finished, immutable graph of one segment: searched by any number of threads at once.
+/// The finished, immutable graph of one segment (or of a subset of its offsets): searched by
+/// any number of threads at once.
 pub struct HnswGraph {
+    /// Number of nodes: the segment's length, or the subset's size.
     len: usize,
+    /// The segment offset of each node of a subset graph; `None` for a full graph.
+    offsets: Option<Vec<u32>>,
     params: HnswParams,
     distance: Distance,
     dist: fn(&[f32], &[f32]) -> f32,
-    /// The entry point, `NO_ENTRY` when no node is inserted.
+    /// The entry point node, `NO_ENTRY` when no node is inserted.
     entry: u32,
     /// The entry point's level, the highest of all.
     max_level: u8,
     inserted: usize,
-    /// Level of each offset, `NOT_INSERTED` for offsets not in the graph.
+    /// Level of each node, `NOT_INSERTED` for nodes not in the graph.
     levels: Vec<u8>,
-    /// Level 0, `1 + m0` u32 per offset: the link count, then the links (unused slots 0).
+    /// Level 0, `1 + m0` u32 per node: the link count, then the links (unused slots 0).
     level0: Vec<u32>,
-    /// Per offset, where its upper levels start in `upper` (`usize::MAX` for none).
+    /// Per node, where its upper levels start in `upper` (`usize::MAX` for none).
     upper_start: Vec<usize>,
     /// Upper levels of the nodes that have them: per level `1..=L`, `1 + m` u32 (count, links).
     upper: Vec<u32>,
@@ -700,6 +849,7 @@ impl std::fmt::Debug for HnswGraph {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HnswGraph")
             .field("len", &self.len)
+            .field("subset", &self.offsets.is_some())
             .field("inserted", &self.inserted)
             .field("distance", &self.distance)
             .field("params", &self.params)
@@ -710,14 +860,26 @@ impl std::fmt::Debug for HnswGraph {
 }
 
 impl HnswGraph {
-    /// Size of the offset space (the segment's length), inserted or not.
+    /// Number of nodes, inserted or not: the segment's length for a full graph, the subset's
+    /// size for a subset graph.
     pub fn len(&self) -> usize {
         self.len
     }
 
-    /// Whether the offset space is empty.
+    /// Whether the graph has no nodes.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Number of nodes, inserted or not (the same as [`HnswGraph::len`]).
+    pub fn node_count(&self) -> usize {
+        self.len
+    }
+
+    /// The segment offset of each node of a subset graph (strictly increasing); `None` for a
+    /// full graph, whose node `k` is offset `k`.
+    pub fn offsets(&self) -> Option<&[u32]> {
+        self.offsets.as_deref()
     }
 
     /// Number of nodes actually in the graph.
@@ -735,12 +897,13 @@ impl HnswGraph {
         self.distance
     }
 
-    /// Memory used by the links and levels, in bytes (for memory reports).
+    /// Memory used by the links, levels and offset map, in bytes (for memory reports).
     pub fn links_bytes(&self) -> usize {
         self.levels.len()
             + self.level0.len() * 4
             + self.upper_start.len() * std::mem::size_of::<usize>()
             + self.upper.len() * 4
+            + self.offsets.as_ref().map_or(0, |map| map.len() * 4)
     }
 
     /// The links of `node` on upper level `lc >= 1`.
@@ -785,7 +948,9 @@ impl HnswGraph {
     /// but only accepted ones are returned. The beam is `max(ef, k)` wide.
     ///
     /// `vectors` is the segment's vectors (`len * dim` f32, as given to the builder) and
-    /// `query` has `dim` components; otherwise the result is empty.
+    /// `query` has `dim` components; otherwise the result is empty. For a subset graph too,
+    /// `vectors` is the whole segment's (covering the subset's largest offset), and `accept`
+    /// and the results speak segment offsets; only offsets of the subset are ever returned.
     pub fn search(
         &self,
         vectors: &[f32],
@@ -795,8 +960,7 @@ impl HnswGraph {
         ef: usize,
         accept: &dyn Fn(u32) -> bool,
     ) -> Vec<(f32, u32)> {
-        let enough = self
-            .len
+        let enough = span(self.len, self.offsets.as_deref())
             .checked_mul(dim)
             .is_some_and(|needed| vectors.len() >= needed);
         if k == 0 || self.entry == NO_ENTRY || query.len() != dim || !enough {
@@ -806,11 +970,29 @@ impl HnswGraph {
             );
             return Vec::new();
         }
+        match self.offsets.as_deref() {
+            None => self.search_mapped(Identity, vectors, query, k, ef, accept),
+            Some(map) => self.search_mapped(map, vectors, query, k, ef, accept),
+        }
+    }
+
+    /// The work of [`HnswGraph::search`] once its arguments are checked (so `dim` is
+    /// `query.len()`), with nodes mapped to offsets by `map`.
+    fn search_mapped<M: NodeMap>(
+        &self,
+        map: M,
+        vectors: &[f32],
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        accept: &dyn Fn(u32) -> bool,
+    ) -> Vec<(f32, u32)> {
         // A beam wider than the graph finds nothing more (and would only allocate).
         let ef = ef.max(k).min(self.inserted);
         let dist = self.dist;
+        let dim = query.len();
         let vector = |node: u32| {
-            let start = node as usize * dim;
+            let start = map.offset(node) as usize * dim;
             &vectors[start..start + dim]
         };
         let mut nearest = Near {
@@ -839,7 +1021,7 @@ impl HnswGraph {
             visited.first_visit(nearest.id);
             candidates.push(Reverse(nearest));
             let mut bound = f32::INFINITY;
-            if accept(nearest.id) {
+            if accept(map.offset(nearest.id)) {
                 results.push(nearest);
                 bound = nearest.dist;
             }
@@ -872,7 +1054,7 @@ impl HnswGraph {
                     if results.len() < ef || d < bound {
                         let near = Near { dist: d, id: next };
                         candidates.push(Reverse(near));
-                        if accept(next) {
+                        if accept(map.offset(next)) {
                             results.push(near);
                             if results.len() > ef {
                                 results.pop();
@@ -888,24 +1070,33 @@ impl HnswGraph {
         results.truncate(k);
         results
             .into_iter()
-            .map(|near| (near.dist, near.id))
+            .map(|near| (near.dist, map.offset(near.id)))
             .collect()
     }
 
     /// Write to `path` (a checked file, written atomically), synced. The format is in the
     /// module documentation.
     pub fn write(&self, path: &Path) -> Result<(), StorageError> {
-        let mut head = Vec::with_capacity(PARAMS_LEN + self.len + 3);
+        let mut head = Vec::with_capacity(PARAMS_LEN);
         head.extend_from_slice(&(self.params.m as u32).to_le_bytes());
         let ef_construct = u32::try_from(self.params.ef_construct).unwrap_or(u32::MAX);
         head.extend_from_slice(&ef_construct.to_le_bytes());
         head.extend_from_slice(&distance_code(self.distance).to_le_bytes());
         head.extend_from_slice(&self.entry.to_le_bytes());
         head.extend_from_slice(&u32::from(self.max_level).to_le_bytes());
-        head.extend_from_slice(&0u32.to_le_bytes());
+        let flags = if self.offsets.is_some() {
+            FLAG_SUBSET
+        } else {
+            0
+        };
+        head.extend_from_slice(&flags.to_le_bytes());
         head.extend_from_slice(&(self.inserted as u64).to_le_bytes());
-        head.extend_from_slice(&self.levels);
-        head.resize(head.len().next_multiple_of(4), 0);
+        let map = le_bytes(self.offsets.as_deref().unwrap_or(&[]));
+        // The parameters and the map are whole words, so the levels' padding depends on the
+        // number of nodes alone.
+        let mut levels = Vec::with_capacity(self.len + 3);
+        levels.extend_from_slice(&self.levels);
+        levels.resize(levels.len().next_multiple_of(4), 0);
         let level0 = le_bytes(&self.level0);
         let upper = le_bytes(&self.upper);
 
@@ -916,7 +1107,7 @@ impl HnswGraph {
             VERSION,
             self.params.m as u32,
             self.len as u64,
-            &[&head, &level0, &upper],
+            &[&head, &map, &levels, &level0, &upper],
         )?;
         fs::rename(&tmp, path).map_err(|e| StorageError::io(path, &e))?;
         // A bare file name has an empty parent: the current directory.
@@ -927,26 +1118,24 @@ impl HnswGraph {
         checked::sync_dir(dir)
     }
 
-    /// Load and fully validate a file written by [`HnswGraph::write`] for a segment of `len`
-    /// offsets and vectors compared by `distance`: every link `< len`, degrees within bounds,
-    /// levels consistent, entry point valid. Damage is [`StorageError::Corrupted`] naming the
-    /// path and byte offset, never a panic.
-    pub fn load(path: &Path, len: usize, distance: Distance) -> Result<HnswGraph, StorageError> {
+    /// Load and fully validate a file written by [`HnswGraph::write`] for a segment of
+    /// `segment_len` offsets and vectors compared by `distance`: every link to a node of the
+    /// graph, degrees within bounds, levels consistent, entry point valid. A full graph has
+    /// exactly `segment_len` nodes; a subset graph's offset map must be strictly increasing
+    /// and below `segment_len` (callers that expect one kind check
+    /// [`HnswGraph::offsets`]). Damage is [`StorageError::Corrupted`] naming the path and byte
+    /// offset, never a panic.
+    pub fn load(
+        path: &Path,
+        segment_len: usize,
+        distance: Distance,
+    ) -> Result<HnswGraph, StorageError> {
         let (header, data) = checked::read(path, MAGIC, VERSION)?;
         // Byte offsets in errors are from the start of the file.
         let bad = |at: usize, reason: String| {
             StorageError::corrupted(path, (HEADER_LEN + at) as u64, reason)
         };
-        if header.count != len as u64 {
-            return Err(StorageError::corrupted(
-                path,
-                16,
-                format!(
-                    "index of a segment of {} offsets, but the segment has {len}",
-                    header.count
-                ),
-            ));
-        }
+        // Before `count`: the flags say what it counts.
         if data.len() < PARAMS_LEN {
             return Err(bad(
                 0,
@@ -955,6 +1144,28 @@ impl HnswGraph {
         }
         let word =
             |at: usize| u32::from_le_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]]);
+        let subset = match word(20) {
+            0 => false,
+            FLAG_SUBSET => true,
+            flags => return Err(bad(20, format!("unknown flags {flags:#x}"))),
+        };
+        // A subset's offsets are distinct and `< segment_len`, so it has at most that many
+        // nodes, and its node numbers must stay clear of `NO_ENTRY`.
+        let len = match usize::try_from(header.count) {
+            Ok(count) if !subset && count == segment_len => count,
+            Ok(count) if subset && count <= segment_len && count < NO_ENTRY as usize => count,
+            _ => {
+                return Err(StorageError::corrupted(
+                    path,
+                    16,
+                    format!(
+                        "index of {} nodes ({}), but the segment has {segment_len} offsets",
+                        header.count,
+                        if subset { "a subset" } else { "a full graph" }
+                    ),
+                ))
+            }
+        };
         let m = word(0) as usize;
         if m != header.aux as usize || !(2..=MAX_M).contains(&m) {
             return Err(bad(
@@ -980,11 +1191,55 @@ impl HnswGraph {
         let params = HnswParams { m, ef_construct };
         let m0 = params.m0();
 
-        let levels_end = PARAMS_LEN + len;
-        let Some(levels) = data.get(PARAMS_LEN..levels_end) else {
+        let map_words = if subset { len } else { 0 };
+        let Some(levels_start) = map_words
+            .checked_mul(4)
+            .and_then(|bytes| bytes.checked_add(PARAMS_LEN))
+        else {
+            return Err(bad(PARAMS_LEN, "offset map size overflows".to_owned()));
+        };
+        let offsets = if subset {
+            let Some(bytes) = data.get(PARAMS_LEN..levels_start) else {
+                return Err(bad(
+                    data.len(),
+                    format!("file ends inside the offset map of {len} nodes"),
+                ));
+            };
+            let map: Vec<u32> = bytes
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            let mut previous = None;
+            for (node, &offset) in map.iter().enumerate() {
+                let at = PARAMS_LEN + 4 * node;
+                if offset as usize >= segment_len {
+                    return Err(bad(
+                        at,
+                        format!(
+                            "node {node} is offset {offset}, outside the segment's {segment_len}"
+                        ),
+                    ));
+                }
+                if previous.is_some_and(|previous| offset <= previous) {
+                    return Err(bad(
+                        at,
+                        format!("offset map is not increasing at node {node} (offset {offset})"),
+                    ));
+                }
+                previous = Some(offset);
+            }
+            Some(map)
+        } else {
+            None
+        };
+
+        let Some(levels_end) = levels_start.checked_add(len) else {
+            return Err(bad(levels_start, "index size overflows".to_owned()));
+        };
+        let Some(levels) = data.get(levels_start..levels_end) else {
             return Err(bad(
                 data.len(),
-                format!("file ends inside the levels of {len} offsets"),
+                format!("file ends inside the levels of {len} nodes"),
             ));
         };
         let levels = levels.to_vec();
@@ -997,7 +1252,7 @@ impl HnswGraph {
             }
             if level > MAX_LEVEL {
                 return Err(bad(
-                    PARAMS_LEN + node,
+                    levels_start + node,
                     format!("level {level} above {MAX_LEVEL}"),
                 ));
             }
@@ -1064,7 +1319,7 @@ impl HnswGraph {
                 return Err(bad(
                     at,
                     format!(
-                        "offset {node} has {count} links on level {lc}, at most {}",
+                        "node {node} has {count} links on level {lc}, at most {}",
                         row.len() - 1
                     ),
                 ));
@@ -1075,15 +1330,15 @@ impl HnswGraph {
                     if link != 0 {
                         return Err(bad(
                             pos,
-                            format!("unused link slot of offset {node} is not zero"),
+                            format!("unused link slot of node {node} is not zero"),
                         ));
                     }
                 } else if link as usize == node {
-                    return Err(bad(pos, format!("offset {node} links to itself")));
+                    return Err(bad(pos, format!("node {node} links to itself")));
                 } else {
                     match levels.get(link as usize) {
                         Some(&level) if level != NOT_INSERTED && level >= lc => {}
-                        _ => return Err(bad(pos, format!("offset {node} links to {link} on level {lc}, which is not a node of that level"))),
+                        _ => return Err(bad(pos, format!("node {node} links to {link} on level {lc}, which is not a node of that level"))),
                     }
                 }
             }
@@ -1098,7 +1353,7 @@ impl HnswGraph {
                 if row.iter().any(|&w| w != 0) {
                     return Err(bad(
                         at,
-                        format!("offset {node} is not in the graph but has links"),
+                        format!("node {node} is not in the graph but has links"),
                     ));
                 }
                 continue;
@@ -1116,6 +1371,7 @@ impl HnswGraph {
 
         Ok(HnswGraph {
             len,
+            offsets,
             params,
             distance,
             dist: graph_distance(distance),
@@ -1230,6 +1486,31 @@ mod tests {
         (0..len as u32).collect()
     }
 
+    /// The subset graph of `offsets`, its nodes inserted in order by `threads` threads.
+    fn build_subset(
+        vectors: &[f32],
+        dim: usize,
+        distance: Distance,
+        params: HnswParams,
+        threads: usize,
+        offsets: &[u32],
+    ) -> HnswGraph {
+        let builder = HnswBuilder::subset(dim, offsets.to_vec(), distance, params, 7);
+        let next = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| loop {
+                    let node = next.fetch_add(1, Atomic::Relaxed);
+                    if node >= offsets.len() {
+                        break;
+                    }
+                    builder.insert_node(vectors, node as u32);
+                });
+            }
+        });
+        builder.finish()
+    }
+
     /// The exact `k` nearest accepted offsets among `offsets`.
     fn brute_force(
         vectors: &[f32],
@@ -1262,6 +1543,10 @@ mod tests {
     ) -> f64 {
         let (k, dim) = (10, DIM);
         let dist = graph_distance(graph.distance());
+        // What the graph covers, in segment offsets.
+        let covered = graph
+            .offsets()
+            .map_or_else(|| all(graph.len()), <[u32]>::to_vec);
         let mut hits = 0;
         let mut expected = 0;
         for query in queries.chunks_exact(dim) {
@@ -1272,7 +1557,7 @@ mod tests {
                 graph.distance(),
                 query,
                 k,
-                (0..graph.len() as u32).filter(|&o| accept(o)),
+                covered.iter().copied().filter(|&o| accept(o)),
             );
             assert!(found.len() <= k);
             assert_eq!(found.len(), truth.len().min(k), "too few results");
@@ -1717,5 +2002,316 @@ mod tests {
             .graph
             .search(&f.vectors[..10], DIM, &f.queries[..DIM], 10, 64, &|_| true)
             .is_empty());
+    }
+
+    /// Every 7th offset of the fixture: 715 of its 5,000 points.
+    fn every_seventh() -> Vec<u32> {
+        (0..N as u32).step_by(7).collect()
+    }
+
+    #[test]
+    fn subset_graph_finds_the_subset_neighbours_in_segment_offsets() {
+        let f = fixture();
+        let subset = every_seventh();
+        let params = HnswParams::default();
+        let graph = build_subset(&f.vectors, DIM, Distance::Euclid, params, 2, &subset);
+        let n = subset.len();
+        assert_eq!(
+            (graph.len(), graph.node_count(), graph.inserted()),
+            (n, n, n)
+        );
+        assert_eq!(graph.offsets(), Some(&subset[..]));
+        assert_eq!(f.graph.offsets(), None);
+        assert_eq!(f.graph.node_count(), N);
+        // Memory is the subset's: every per-node array has its size, none the segment's.
+        let m0 = params.m0();
+        assert_eq!(graph.levels.len(), n);
+        assert_eq!(graph.upper_start.len(), n);
+        assert_eq!(graph.level0.len(), n * (1 + m0));
+        assert!(graph.links_bytes() < f.graph.links_bytes() / 6);
+        // Against brute force over the subset (which `recall` takes from `offsets()`), with
+        // every result checked against its segment offset's vector.
+        let r = recall(&graph, &f.vectors, &f.queries, 64, &|_| true);
+        assert!(r >= 0.9, "recall@10 over the subset: {r}");
+        // `accept` is asked about segment offsets of the subset, never node numbers.
+        let seen = std::cell::RefCell::new(Vec::new());
+        for query in f.queries.chunks_exact(DIM) {
+            let found = graph.search(&f.vectors, DIM, query, 10, 64, &|o| {
+                seen.borrow_mut().push(o);
+                true
+            });
+            assert_eq!(found.len(), 10);
+            for (_, id) in found {
+                assert!(id.is_multiple_of(7), "offset {id} is not in the subset");
+            }
+        }
+        let seen = seen.into_inner();
+        assert!(seen.iter().all(|o| o.is_multiple_of(7)));
+        assert!(
+            seen.iter().any(|&o| o as usize >= n),
+            "accept saw only small numbers"
+        );
+        // A filter on segment offsets narrows the subset further.
+        let r = recall(&graph, &f.vectors, &f.queries, 64, &|o| {
+            o.is_multiple_of(14)
+        });
+        assert!(r >= 0.9, "recall@10 over half the subset: {r}");
+    }
+
+    #[test]
+    fn a_subset_of_every_offset_is_the_full_graph() {
+        let f = fixture();
+        let graph = build_subset(
+            &f.vectors,
+            DIM,
+            Distance::Euclid,
+            HnswParams::default(),
+            1,
+            &all(N),
+        );
+        assert_eq!(graph.links_bytes(), f.graph.links_bytes() + 4 * N);
+        for query in f.queries.chunks_exact(DIM) {
+            assert_eq!(
+                graph.search(&f.vectors, DIM, query, 10, 64, &|o| o % 3 != 1),
+                f.graph
+                    .search(&f.vectors, DIM, query, 10, 64, &|o| o % 3 != 1)
+            );
+        }
+    }
+
+    #[test]
+    fn subset_write_then_load_searches_identically() {
+        let f = fixture();
+        let subset = every_seventh();
+        let graph = build_subset(
+            &f.vectors,
+            DIM,
+            Distance::Euclid,
+            HnswParams::default(),
+            2,
+            &subset,
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(HNSW_FILE);
+        graph.write(&path).unwrap();
+        let loaded = HnswGraph::load(&path, N, Distance::Euclid).unwrap();
+        assert_eq!(loaded.offsets(), Some(&subset[..]));
+        assert_eq!(loaded.len(), subset.len());
+        assert_eq!(loaded.inserted(), graph.inserted());
+        assert_eq!(loaded.params(), graph.params());
+        assert_eq!(loaded.links_bytes(), graph.links_bytes());
+        for query in f.queries.chunks_exact(DIM) {
+            for ef in [10, 64] {
+                assert_eq!(
+                    loaded.search(&f.vectors, DIM, query, 10, ef, &|_| true),
+                    graph.search(&f.vectors, DIM, query, 10, ef, &|_| true)
+                );
+            }
+        }
+        let again = dir.path().join("again.bin");
+        loaded.write(&again).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), fs::read(&again).unwrap());
+        // Any segment that holds the largest offset will do; one that does not is refused.
+        let last = *subset.last().unwrap() as usize;
+        assert!(HnswGraph::load(&path, last + 1, Distance::Euclid).is_ok());
+        assert_corrupted(
+            HnswGraph::load(&path, last, Distance::Euclid),
+            "short segment",
+        );
+        // A full graph still writes no map and no flag.
+        f.graph.write(&path).unwrap();
+        let full = fs::read(&path).unwrap();
+        assert_eq!(full[HEADER_LEN + 20..HEADER_LEN + 24], [0; 4]);
+    }
+
+    /// A small subset graph (every 3rd of 60 offsets) whose file is small enough to damage
+    /// at every byte.
+    fn small_subset_file() -> (tempfile::TempDir, std::path::PathBuf, Vec<u8>) {
+        let mut rng = Rng(6);
+        let vectors = rng.points(60, 4, Distance::Euclid);
+        let params = HnswParams {
+            m: 2,
+            ef_construct: 8,
+        };
+        let subset: Vec<u32> = (0..60).step_by(3).collect();
+        let graph = build_subset(&vectors, 4, Distance::Euclid, params, 1, &subset);
+        assert!(graph.max_level > 0, "the test wants upper levels");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(HNSW_FILE);
+        graph.write(&path).unwrap();
+        let bytes = fs::read(&path).unwrap();
+        (dir, path, bytes)
+    }
+
+    #[test]
+    fn every_truncation_and_flipped_byte_of_a_subset_file_is_rejected() {
+        let (_dir, path, good) = small_subset_file();
+        assert!(HnswGraph::load(&path, 60, Distance::Euclid).is_ok());
+        for len in 0..good.len() {
+            fs::write(&path, &good[..len]).unwrap();
+            assert_corrupted(
+                HnswGraph::load(&path, 60, Distance::Euclid),
+                &format!("truncated to {len}"),
+            );
+        }
+        for at in 0..good.len() {
+            for bit in [0x01, 0x80] {
+                let mut bad = good.clone();
+                bad[at] ^= bit;
+                fs::write(&path, &bad).unwrap();
+                assert_corrupted(
+                    HnswGraph::load(&path, 60, Distance::Euclid),
+                    &format!("byte {at} ^ {bit:#x}"),
+                );
+            }
+        }
+    }
+
+    /// Subset files with a valid checksum but a bad map, flags or count.
+    #[test]
+    fn a_bad_offset_map_is_rejected() {
+        let (_dir, path, good) = small_subset_file();
+        let data = good[HEADER_LEN..].to_vec();
+        let (m, n) = (2, 20);
+        let map = |node: usize| PARAMS_LEN + 4 * node;
+        let set = |data: &mut Vec<u8>, at: usize, value: u32| {
+            data[at..at + 4].copy_from_slice(&value.to_le_bytes());
+        };
+        let mut cases: Vec<(&str, Vec<u8>, u64)> = Vec::new();
+        let mut case = |name: &'static str, edit: &dyn Fn(&mut Vec<u8>), count: u64| {
+            let mut d = data.clone();
+            edit(&mut d);
+            cases.push((name, d, count));
+        };
+        case(
+            "offset = segment length",
+            &|d| set(d, map(n - 1), 60),
+            n as u64,
+        );
+        case(
+            "offset u32::MAX",
+            &|d| set(d, map(n - 1), u32::MAX),
+            n as u64,
+        );
+        case("repeated offset", &|d| set(d, map(1), 0), n as u64);
+        case(
+            "decreasing offsets",
+            &|d| {
+                set(d, map(0), 3);
+                set(d, map(1), 0);
+            },
+            n as u64,
+        );
+        case("unknown flag", &|d| set(d, 20, 2), n as u64);
+        case("flags of a full graph", &|d| set(d, 20, 0), n as u64);
+        case("count of a full segment", &|_| {}, 60);
+        case("count beyond the segment", &|_| {}, 61);
+        case("one node too many", &|_| {}, n as u64 + 1);
+        case("one node too few", &|_| {}, n as u64 - 1);
+        case("map cut short", &|d| d.truncate(map(n / 2)), n as u64);
+        for (name, data, count) in cases {
+            checked::write(&path, MAGIC, VERSION, m, count, &[&data]).unwrap();
+            assert_corrupted(HnswGraph::load(&path, 60, Distance::Euclid), name);
+        }
+        // The untouched data loads; a segment that ends at the last offset does not.
+        checked::write(&path, MAGIC, VERSION, m, n as u64, &[&data]).unwrap();
+        let loaded = HnswGraph::load(&path, 58, Distance::Euclid).unwrap();
+        assert_eq!(loaded.offsets().map(<[u32]>::len), Some(n));
+        assert_corrupted(
+            HnswGraph::load(&path, 57, Distance::Euclid),
+            "short segment",
+        );
+        // A full graph's file flagged as a subset.
+        let (_dir, full_path, full) = small_file();
+        let mut flagged = full[HEADER_LEN..].to_vec();
+        set(&mut flagged, 20, FLAG_SUBSET);
+        checked::write(&full_path, MAGIC, VERSION, m, 40, &[&flagged]).unwrap();
+        assert_corrupted(
+            HnswGraph::load(&full_path, 40, Distance::Euclid),
+            "full graph flagged as a subset",
+        );
+    }
+
+    #[test]
+    fn empty_and_single_node_subsets_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(HNSW_FILE);
+        let params = HnswParams::default();
+        let vectors = Rng(3).points(3, DIM, Distance::Dot);
+        let query = &vectors[..DIM];
+        // No nodes at all.
+        let graph = HnswBuilder::subset(DIM, Vec::new(), Distance::Dot, params, 1).finish();
+        assert_eq!(
+            (graph.len(), graph.inserted(), graph.is_empty()),
+            (0, 0, true)
+        );
+        assert_eq!(graph.offsets(), Some(&[][..]));
+        assert!(graph
+            .search(&vectors, DIM, query, 5, 10, &|_| true)
+            .is_empty());
+        graph.write(&path).unwrap();
+        for segment_len in [0, 3] {
+            let loaded = HnswGraph::load(&path, segment_len, Distance::Dot).unwrap();
+            assert_eq!((loaded.len(), loaded.offsets()), (0, Some(&[][..])));
+            assert!(loaded
+                .search(&vectors, DIM, query, 5, 10, &|_| true)
+                .is_empty());
+        }
+        // One node, offset 2, inserted by node, again by offset (a no-op), and through the
+        // same calls on a full builder.
+        let builder = HnswBuilder::subset(DIM, vec![2], Distance::Dot, params, 1);
+        builder.insert_node(&vectors, 0);
+        builder.insert(&vectors, 2);
+        let graph = builder.finish();
+        assert_eq!((graph.len(), graph.inserted()), (1, 1));
+        let full = HnswBuilder::new(DIM, 3, Distance::Dot, params, 1);
+        full.insert_node(&vectors, 2);
+        let full = full.finish();
+        let want = graph_distance(Distance::Dot)(query, &vectors[2 * DIM..3 * DIM]);
+        graph.write(&path).unwrap();
+        let loaded = HnswGraph::load(&path, 3, Distance::Dot).unwrap();
+        assert_corrupted(HnswGraph::load(&path, 2, Distance::Dot), "segment of 2");
+        for g in [&graph, &loaded, &full] {
+            assert_eq!(
+                g.search(&vectors, DIM, query, 5, 10, &|_| true),
+                vec![(want, 2)]
+            );
+            assert!(g
+                .search(&vectors, DIM, query, 5, 10, &|o| o != 2)
+                .is_empty());
+            let huge = g.search(&vectors, DIM, query, usize::MAX, usize::MAX, &|_| true);
+            assert_eq!(huge, vec![(want, 2)]);
+        }
+    }
+
+    /// Caller bugs are debug assertions, and in release are ignored without harm.
+    #[test]
+    fn subset_caller_bugs_are_caught_in_debug_and_ignored_in_release() {
+        use std::panic::{catch_unwind, AssertUnwindSafe};
+        let flagged = |f: &dyn Fn()| {
+            let panicked = catch_unwind(AssertUnwindSafe(f)).is_err();
+            assert_eq!(panicked, cfg!(debug_assertions));
+        };
+        let params = HnswParams::default();
+        let vectors = Rng(4).points(10, DIM, Distance::Euclid);
+        let builder = HnswBuilder::subset(DIM, vec![1, 4, 9], Distance::Euclid, params, 1);
+        flagged(&|| builder.insert_node(&vectors, 3));
+        flagged(&|| builder.insert_node(&vectors[..9 * DIM], 0));
+        flagged(&|| builder.insert(&vectors, 5));
+        builder.insert(&vectors, 4);
+        let graph = builder.finish();
+        assert_eq!(graph.inserted(), 1);
+        let query = &vectors[..DIM];
+        flagged(&|| {
+            assert!(graph
+                .search(&vectors[..9 * DIM], DIM, query, 5, 10, &|_| true)
+                .is_empty());
+        });
+        assert_eq!(graph.search(&vectors, DIM, query, 5, 10, &|_| true)[0].1, 4);
+        // Unsorted offsets with a repeat: sorted and deduplicated.
+        flagged(&|| {
+            let builder = HnswBuilder::subset(DIM, vec![9, 3, 3, 5], Distance::Euclid, params, 1);
+            assert_eq!(builder.finish().offsets(), Some(&[3, 5, 9][..]));
+        });
     }
 }
