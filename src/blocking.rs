@@ -21,8 +21,10 @@
 use std::future::Future;
 
 use crate::models::{
-    CollectionInfo, CollectionsResponse, CreateCollection, GetPoints, PointStruct, PointsSelector,
-    Record, ScoredPoint, SearchRequest, UpdateResult,
+    CollectionInfo, CollectionsResponse, CountRequest, CreateCollection, CreateFieldIndex,
+    DeletePayload, GetPoints, GroupsResult, PointStruct, PointsSelector, RecommendRequest, Record,
+    ScoredPoint, ScrollRequest, ScrollResult, SearchGroupsRequest, SearchRequest, SetPayload,
+    UpdateResult,
 };
 use crate::protocol::{Request, Response};
 use crate::{Config, HealthInfo, Result, RroClient, RroError, ShutdownReport};
@@ -128,6 +130,72 @@ impl BlockingClient {
     /// See [`RroClient::count_points`].
     pub fn count_points(&self, collection: &str) -> Result<u64> {
         block_on(self.client.count_points(collection))
+    }
+
+    /// See [`RroClient::count`].
+    pub fn count(&self, collection: &str, request: CountRequest) -> Result<u64> {
+        block_on(self.client.count(collection, request))
+    }
+
+    /// See [`RroClient::scroll`].
+    pub fn scroll(&self, collection: &str, request: ScrollRequest) -> Result<ScrollResult> {
+        block_on(self.client.scroll(collection, request))
+    }
+
+    /// See [`RroClient::set_payload`].
+    pub fn set_payload(&self, collection: &str, request: SetPayload) -> Result<UpdateResult> {
+        block_on(self.client.set_payload(collection, request))
+    }
+
+    /// See [`RroClient::overwrite_payload`].
+    pub fn overwrite_payload(&self, collection: &str, request: SetPayload) -> Result<UpdateResult> {
+        block_on(self.client.overwrite_payload(collection, request))
+    }
+
+    /// See [`RroClient::delete_payload`].
+    pub fn delete_payload(&self, collection: &str, request: DeletePayload) -> Result<UpdateResult> {
+        block_on(self.client.delete_payload(collection, request))
+    }
+
+    /// See [`RroClient::clear_payload`].
+    pub fn clear_payload(
+        &self,
+        collection: &str,
+        selector: PointsSelector,
+    ) -> Result<UpdateResult> {
+        block_on(self.client.clear_payload(collection, selector))
+    }
+
+    /// See [`RroClient::create_field_index`].
+    pub fn create_field_index(
+        &self,
+        collection: &str,
+        request: CreateFieldIndex,
+    ) -> Result<UpdateResult> {
+        block_on(self.client.create_field_index(collection, request))
+    }
+
+    /// See [`RroClient::delete_field_index`].
+    pub fn delete_field_index(&self, collection: &str, field: &str) -> Result<UpdateResult> {
+        block_on(self.client.delete_field_index(collection, field))
+    }
+
+    /// See [`RroClient::recommend`].
+    pub fn recommend(
+        &self,
+        collection: &str,
+        request: RecommendRequest,
+    ) -> Result<Vec<ScoredPoint>> {
+        block_on(self.client.recommend(collection, request))
+    }
+
+    /// See [`RroClient::search_groups`].
+    pub fn search_groups(
+        &self,
+        collection: &str,
+        request: SearchGroupsRequest,
+    ) -> Result<GroupsResult> {
+        block_on(self.client.search_groups(collection, request))
     }
 
     /// See [`RroClient::search`].

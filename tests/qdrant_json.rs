@@ -90,7 +90,7 @@ fn search_request_body_defaults_like_qdrant() {
 fn retrieve_and_delete_bodies() {
     let get: GetPoints = serde_json::from_value(json!({"ids": [0, 3, 100]})).unwrap();
     assert!(
-        get.with_payload && !get.with_vector,
+        get.with_payload.is_enabled() && !get.with_vector,
         "Qdrant returns payloads but not vectors by default"
     );
     let delete: PointsSelector = serde_json::from_value(json!({"points": [0, 3, 100]})).unwrap();

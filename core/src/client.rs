@@ -12,8 +12,10 @@ use crate::deadline::Deadlines;
 use crate::error::{Result, RroError};
 use crate::instance::{self, ShutdownReport, Status};
 use crate::models::{
-    CollectionInfo, CollectionsResponse, CreateCollection, GetPoints, PointStruct, PointsSelector,
-    Record, ScoredPoint, SearchRequest, SnapshotDescription, UpdateResult, UpsertPoints,
+    CollectionInfo, CollectionsResponse, CountRequest, CreateCollection, CreateFieldIndex,
+    DeletePayload, GetPoints, GroupsResult, PayloadUpdate, PointStruct, PointsSelector,
+    RecommendRequest, Record, ScoredPoint, ScrollRequest, ScrollResult, SearchGroupsRequest,
+    SearchRequest, SetPayload, SnapshotDescription, UpdateResult, UpsertPoints,
 };
 use crate::protocol::{
     AdminRequest, CollectionRequest, HealthInfo, Message, PointsRequest, QueryRequest, Request,
@@ -277,10 +279,123 @@ impl RroClient {
 
     /// Number of points in `collection`.
     pub async fn count_points(&self, collection: &str) -> Result<u64> {
+        self.count(collection, CountRequest::default()).await
+    }
+
+    /// Number of points of `collection` the request's filter matches (all without one); exact.
+    pub async fn count(&self, collection: &str, request: CountRequest) -> Result<u64> {
         let request = PointsRequest::Count {
             collection: collection.to_owned(),
+            request,
         };
         expect_response!(self.request(Request::Points(request)).await?, Response::Count(c) => c.count)
+    }
+
+    /// One page of the points of `collection` the request's filter matches, in id order from
+    /// its `offset` (or ordered by an indexed payload field with `order_by`).
+    pub async fn scroll(&self, collection: &str, request: ScrollRequest) -> Result<ScrollResult> {
+        let request = PointsRequest::Scroll {
+            collection: collection.to_owned(),
+            request,
+        };
+        expect_response!(self.request(Request::Points(request)).await?, Response::Scroll(page) => page)
+    }
+
+    async fn update_payload(
+        &self,
+        collection: &str,
+        update: PayloadUpdate,
+    ) -> Result<UpdateResult> {
+        let request = PointsRequest::UpdatePayload {
+            collection: collection.to_owned(),
+            update,
+        };
+        expect_response!(self.request(Request::Points(request)).await?, Response::Update(r) => r)
+    }
+
+    /// Merge the request's keys into the payloads of the selected points.
+    pub async fn set_payload(&self, collection: &str, request: SetPayload) -> Result<UpdateResult> {
+        self.update_payload(collection, PayloadUpdate::Set(request))
+            .await
+    }
+
+    /// Replace the payloads of the selected points by the request's payload.
+    pub async fn overwrite_payload(
+        &self,
+        collection: &str,
+        request: SetPayload,
+    ) -> Result<UpdateResult> {
+        self.update_payload(collection, PayloadUpdate::Overwrite(request))
+            .await
+    }
+
+    /// Remove the request's keys from the payloads of the selected points.
+    pub async fn delete_payload(
+        &self,
+        collection: &str,
+        request: DeletePayload,
+    ) -> Result<UpdateResult> {
+        self.update_payload(collection, PayloadUpdate::Delete(request))
+            .await
+    }
+
+    /// Remove the whole payload of the selected points.
+    pub async fn clear_payload(
+        &self,
+        collection: &str,
+        selector: PointsSelector,
+    ) -> Result<UpdateResult> {
+        self.update_payload(collection, PayloadUpdate::Clear(selector))
+            .await
+    }
+
+    /// Index a payload key of `collection`, so that filters on it and `order_by` are fast.
+    pub async fn create_field_index(
+        &self,
+        collection: &str,
+        request: CreateFieldIndex,
+    ) -> Result<UpdateResult> {
+        let request = PointsRequest::CreateFieldIndex {
+            collection: collection.to_owned(),
+            request,
+        };
+        expect_response!(self.request(Request::Points(request)).await?, Response::Update(r) => r)
+    }
+
+    /// Drop the index of payload key `field` of `collection`.
+    pub async fn delete_field_index(&self, collection: &str, field: &str) -> Result<UpdateResult> {
+        let request = PointsRequest::DeleteFieldIndex {
+            collection: collection.to_owned(),
+            field: field.to_owned(),
+        };
+        expect_response!(self.request(Request::Points(request)).await?, Response::Update(r) => r)
+    }
+
+    /// Points of `collection` like the request's positive examples and unlike its negative
+    /// ones, best first; the examples themselves are left out.
+    pub async fn recommend(
+        &self,
+        collection: &str,
+        request: RecommendRequest,
+    ) -> Result<Vec<ScoredPoint>> {
+        let request = QueryRequest::Recommend {
+            collection: collection.to_owned(),
+            request,
+        };
+        expect_response!(self.request(Request::Query(request)).await?, Response::Scored(hits) => hits)
+    }
+
+    /// The nearest points of `collection`, grouped by the value of a payload field.
+    pub async fn search_groups(
+        &self,
+        collection: &str,
+        request: SearchGroupsRequest,
+    ) -> Result<GroupsResult> {
+        let request = QueryRequest::SearchGroups {
+            collection: collection.to_owned(),
+            request,
+        };
+        expect_response!(self.request(Request::Query(request)).await?, Response::Groups(g) => g)
     }
 
     /// The points of `collection` nearest to the request's vector, best first.

@@ -80,9 +80,29 @@ pub(crate) async fn handle(
                 ctx.optimizer.kick(&collection);
                 Response::Update(result)
             }
-            PointsRequest::Count { collection } => Response::Count(CountResult {
-                count: toc.collection(&collection)?.count(),
+            PointsRequest::Count {
+                collection,
+                request,
+            } => Response::Count(CountResult {
+                count: toc.collection(&collection)?.count_filtered(&request)?,
             }),
+            PointsRequest::Scroll {
+                collection,
+                request,
+            } => Response::Scroll(toc.collection(&collection)?.scroll(&request)?),
+            PointsRequest::UpdatePayload { collection, update } => {
+                let collection = toc.collection(&collection)?;
+                let result = collection.update_payload(&update)?;
+                ctx.optimizer.kick(&collection);
+                Response::Update(result)
+            }
+            PointsRequest::CreateFieldIndex {
+                collection,
+                request,
+            } => Response::Update(toc.collection(&collection)?.create_field_index(&request)?),
+            PointsRequest::DeleteFieldIndex { collection, field } => {
+                Response::Update(toc.collection(&collection)?.delete_field_index(&field)?)
+            }
         },
         Request::Query(QueryRequest::Search {
             collection,
@@ -99,6 +119,26 @@ pub(crate) async fn handle(
             .search_batch(&requests, cancelled)?
         {
             Some(hits) => Response::ScoredBatch(hits),
+            None => return Err(abandoned()),
+        },
+        Request::Query(QueryRequest::Recommend {
+            collection,
+            request,
+        }) => match toc
+            .collection(&collection)?
+            .recommend(&request, cancelled)?
+        {
+            Some(hits) => Response::Scored(hits),
+            None => return Err(abandoned()),
+        },
+        Request::Query(QueryRequest::SearchGroups {
+            collection,
+            request,
+        }) => match toc
+            .collection(&collection)?
+            .search_groups(&request, cancelled)?
+        {
+            Some(groups) => Response::Groups(groups),
             None => return Err(abandoned()),
         },
         Request::Admin(AdminRequest::HealthCheck) => Response::Health(HealthInfo {

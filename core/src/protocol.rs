@@ -10,8 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::RroError;
 use crate::models::{
-    CollectionInfo, CollectionsResponse, CountResult, CreateCollection, GetPoints, PointsSelector,
-    Record, ScoredPoint, SearchRequest, SnapshotDescription, UpdateResult, UpsertPoints,
+    CollectionInfo, CollectionsResponse, CountRequest, CountResult, CreateCollection,
+    CreateFieldIndex, GetPoints, GroupsResult, PayloadUpdate, PointsSelector, RecommendRequest,
+    Record, ScoredPoint, ScrollRequest, ScrollResult, SearchGroupsRequest, SearchRequest,
+    SnapshotDescription, UpdateResult, UpsertPoints,
 };
 use crate::runtime::Pool;
 
@@ -86,17 +88,47 @@ pub enum PointsRequest {
         /// Which points, and what of them.
         request: GetPoints,
     },
-    /// Delete points by id.
+    /// Delete points by id or by filter.
     Delete {
         /// The collection.
         collection: String,
         /// Which points.
         selector: PointsSelector,
     },
-    /// Count the points.
+    /// Count the points (those a filter matches, with one).
     Count {
         /// The collection.
         collection: String,
+        /// The filter, if any.
+        request: CountRequest,
+    },
+    /// One page of points in id order (or by an indexed field).
+    Scroll {
+        /// The collection.
+        collection: String,
+        /// The page and the filter.
+        request: ScrollRequest,
+    },
+    /// Set, overwrite, delete or clear payloads.
+    UpdatePayload {
+        /// The collection.
+        collection: String,
+        /// The change and the points it applies to.
+        update: PayloadUpdate,
+    },
+    /// Create a payload field index.
+    CreateFieldIndex {
+        /// The collection.
+        collection: String,
+        /// The key and the kind of index.
+        request: CreateFieldIndex,
+    },
+    /// Delete a payload field index.
+    DeleteFieldIndex {
+        /// The collection.
+        collection: String,
+        /// The indexed key.
+        field: String,
     },
 }
 
@@ -116,6 +148,20 @@ pub enum QueryRequest {
         collection: String,
         /// The queries.
         requests: Vec<SearchRequest>,
+    },
+    /// Points like some examples and unlike others.
+    Recommend {
+        /// The collection.
+        collection: String,
+        /// The examples and the query options.
+        request: RecommendRequest,
+    },
+    /// Nearest points grouped by a payload field.
+    SearchGroups {
+        /// The collection.
+        collection: String,
+        /// The query and the grouping.
+        request: SearchGroupsRequest,
     },
 }
 
@@ -192,10 +238,17 @@ impl Request {
     /// The pool this request runs on.
     pub fn pool(&self) -> Pool {
         match self {
-            Request::Query(_) | Request::Points(PointsRequest::Count { .. }) => Pool::Search,
-            Request::Points(PointsRequest::Upsert { .. } | PointsRequest::Delete { .. }) => {
-                Pool::Update
+            Request::Query(_)
+            | Request::Points(PointsRequest::Count { .. } | PointsRequest::Scroll { .. }) => {
+                Pool::Search
             }
+            Request::Points(
+                PointsRequest::Upsert { .. }
+                | PointsRequest::Delete { .. }
+                | PointsRequest::UpdatePayload { .. }
+                | PointsRequest::CreateFieldIndex { .. }
+                | PointsRequest::DeleteFieldIndex { .. },
+            ) => Pool::Update,
             Request::Points(PointsRequest::Get { .. })
             | Request::Collections(_)
             | Request::Admin(_)
@@ -228,6 +281,10 @@ pub enum Response {
     Scored(Vec<ScoredPoint>),
     /// Hits of each search of a batch, in request order.
     ScoredBatch(Vec<Vec<ScoredPoint>>),
+    /// A page of points.
+    Scroll(ScrollResult),
+    /// Hits grouped by a payload value.
+    Groups(GroupsResult),
     /// The result of a health check.
     Health(HealthInfo),
     /// A snapshot that was taken.
@@ -251,6 +308,8 @@ impl Response {
             Response::Count(_) => "Count",
             Response::Scored(_) => "Scored",
             Response::ScoredBatch(_) => "ScoredBatch",
+            Response::Scroll(_) => "Scroll",
+            Response::Groups(_) => "Groups",
             Response::Health(_) => "Health",
             Response::Snapshot(_) => "Snapshot",
             Response::Snapshots(_) => "Snapshots",
@@ -295,7 +354,11 @@ mod tests {
         });
         assert_eq!(search.pool(), Pool::Search);
         assert_eq!(
-            Request::Points(PointsRequest::Count { collection: name() }).pool(),
+            Request::Points(PointsRequest::Count {
+                collection: name(),
+                request: CountRequest::default(),
+            })
+            .pool(),
             Pool::Search
         );
         let upsert = Request::Points(PointsRequest::Upsert {
@@ -305,7 +368,7 @@ mod tests {
         assert_eq!(upsert.pool(), Pool::Update);
         let delete = Request::Points(PointsRequest::Delete {
             collection: name(),
-            selector: PointsSelector { points: vec![] },
+            selector: PointsSelector::Points(vec![]),
         });
         assert_eq!(delete.pool(), Pool::Update);
         let get = Request::Points(PointsRequest::Get {

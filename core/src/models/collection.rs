@@ -223,6 +223,9 @@ pub struct CollectionInfo {
     /// Progress of the running optimization, if one runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub optimization: Option<OptimizationProgress>,
+    /// Indexed payload keys: their kind and how many points hold such values.
+    #[serde(default)]
+    pub payload_schema: std::collections::BTreeMap<String, super::PayloadIndexInfo>,
     /// The collection's configuration.
     pub config: CollectionConfig,
 }

@@ -995,8 +995,10 @@ pub(crate) fn parse_key(key: &str) -> Result<Vec<KeySegment<'_>>, String> {
 /// A UTC instant: whole seconds since 1970-01-01T00:00:00Z and nanoseconds within the second.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct UtcInstant {
-    secs: i64,
-    nanos: u32,
+    /// Whole seconds since the epoch; negative before 1970.
+    pub(crate) secs: i64,
+    /// Nanoseconds after `secs`, below one second.
+    pub(crate) nanos: u32,
 }
 
 /// Parses the date-time forms documented on [`Range`]; `None` for anything else.

@@ -57,11 +57,13 @@ impl<'de> Deserialize<'de> for PayloadFieldSchema {
                 ))
             }
         };
-        serde_json::from_value(kind).map(PayloadFieldSchema).map_err(|e| {
-            de::Error::custom(format!(
+        serde_json::from_value(kind)
+            .map(PayloadFieldSchema)
+            .map_err(|e| {
+                de::Error::custom(format!(
                 "field_schema: {e}; rro indexes keyword, integer, float, bool, datetime and geo"
             ))
-        })
+            })
     }
 }
 

@@ -5,7 +5,9 @@ mod collection;
 mod filter;
 mod index;
 mod point;
+mod scroll;
 mod search;
+mod selector;
 mod snapshot;
 
 pub use collection::{
@@ -20,12 +22,18 @@ pub use filter::{
     GeoRadius, Match, MatchValue, MinShould, Nested, PayloadField, Range, RangeValue, ValuesCount,
     MAX_FILTER_DEPTH,
 };
-pub use index::{
-    CreateFieldIndex, PayloadFieldSchema, PayloadIndexInfo, PayloadSchemaType,
-};
+pub use index::{CreateFieldIndex, PayloadFieldSchema, PayloadIndexInfo, PayloadSchemaType};
 pub use point::{
-    CountResult, GetPoints, Payload, PointId, PointIdError, PointStruct, PointsSelector, Record,
-    UpdateResult, UpdateStatus, UpsertPoints,
+    CountRequest, CountResult, GetPoints, OrderValue, Payload, PointId, PointIdError, PointStruct,
+    Record, UpdateResult, UpdateStatus, UpsertPoints,
 };
-pub use search::{ScoredPoint, SearchParams, SearchRequest, SearchRequestBatch};
+pub use scroll::{
+    Direction, OrderBy, ScrollRequest, ScrollResult, StartFrom, DEFAULT_SCROLL_LIMIT,
+};
+pub use search::{
+    GroupId, GroupsResult, PointGroup, RecommendExample, RecommendRequest, RecommendStrategy,
+    ScoredPoint, SearchGroupsRequest, SearchParams, SearchRequest, SearchRequestBatch,
+};
+pub(crate) use selector::remove_path;
+pub use selector::{DeletePayload, PayloadUpdate, PointsSelector, SetPayload, WithPayloadSelector};
 pub use snapshot::SnapshotDescription;

@@ -6,6 +6,8 @@ use std::str::FromStr;
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::{Filter, WithPayloadSelector};
+
 /// A point's JSON payload: always a JSON object.
 pub type Payload = serde_json::Map<String, serde_json::Value>;
 
@@ -165,9 +167,9 @@ pub struct UpsertPoints {
 pub struct GetPoints {
     /// Ids to look up; missing ids are left out of the result.
     pub ids: Vec<PointId>,
-    /// Whether to return payloads (Qdrant's default: yes).
-    #[serde(default = "default_true")]
-    pub with_payload: bool,
+    /// Which payload keys to return (Qdrant's default: the whole payload).
+    #[serde(default = "payload_by_default")]
+    pub with_payload: WithPayloadSelector,
     /// Whether to return vectors (Qdrant's default: no).
     #[serde(default)]
     pub with_vector: bool,
@@ -178,7 +180,7 @@ impl GetPoints {
     pub fn new(ids: impl IntoIterator<Item = impl Into<PointId>>) -> Self {
         GetPoints {
             ids: ids.into_iter().map(Into::into).collect(),
-            with_payload: true,
+            with_payload: WithPayloadSelector::Enable(true),
             with_vector: false,
         }
     }
@@ -189,9 +191,9 @@ impl GetPoints {
         self
     }
 
-    /// Whether to return payloads.
-    pub fn with_payload(mut self, yes: bool) -> Self {
-        self.with_payload = yes;
+    /// Which payload keys to return: `true`, `false`, or a [`WithPayloadSelector`].
+    pub fn with_payload(mut self, selector: impl Into<WithPayloadSelector>) -> Self {
+        self.with_payload = selector.into();
         self
     }
 }
@@ -200,18 +202,27 @@ fn default_true() -> bool {
     true
 }
 
-/// Body of `POST /collections/{name}/points/delete`: `{"points": [1, 2]}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PointsSelector {
-    /// Ids to delete; missing ids are ignored.
-    pub points: Vec<PointId>,
+fn payload_by_default() -> WithPayloadSelector {
+    WithPayloadSelector::Enable(true)
 }
 
-impl PointsSelector {
-    /// Select `ids`.
-    pub fn ids(ids: impl IntoIterator<Item = impl Into<PointId>>) -> Self {
-        PointsSelector {
-            points: ids.into_iter().map(Into::into).collect(),
+/// Body of `POST /collections/{name}/points/count`: `{"filter": {...}, "exact": true}`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct CountRequest {
+    /// Count only the points this filter matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Filter>,
+    /// Qdrant may estimate when this is false; rro always counts exactly.
+    #[serde(default = "default_true")]
+    pub exact: bool,
+}
+
+impl CountRequest {
+    /// Count the points `filter` matches.
+    pub fn filter(filter: Filter) -> Self {
+        CountRequest {
+            filter: Some(filter),
+            exact: true,
         }
     }
 }
@@ -227,6 +238,20 @@ pub struct Record {
     /// The stored vector (normalised, for Cosine collections), when asked for.
     #[serde(default)]
     pub vector: Option<Vec<f32>>,
+    /// The value a scroll with `order_by` sorted this point by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_value: Option<OrderValue>,
+}
+
+/// A value points are ordered by: an integer (also date-times, as microseconds since the
+/// epoch) or a float.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OrderValue {
+    /// An integer value, or a date-time in microseconds since 1970-01-01T00:00:00Z.
+    Int(i64),
+    /// A float value.
+    Float(f64),
 }
 
 /// Whether a write was applied before the reply (`completed`) or only queued (`acknowledged`).

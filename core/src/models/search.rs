@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Payload, PointId};
+use super::{Filter, Payload, PointId, WithPayloadSelector};
 
 /// Body of `POST /collections/{name}/points/search`:
 /// `{"vector": [0.2, 0.1], "limit": 3, "with_payload": true}`.
@@ -12,12 +12,15 @@ pub struct SearchRequest {
     pub vector: Vec<f32>,
     /// How many results to return at most.
     pub limit: usize,
+    /// Only points this filter matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Filter>,
     /// How many of the best results to skip first (for paging).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offset: Option<usize>,
-    /// Whether to return payloads (default: no).
+    /// Which payload keys to return (default: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub with_payload: Option<bool>,
+    pub with_payload: Option<WithPayloadSelector>,
     /// Whether to return vectors (default: no).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub with_vector: Option<bool>,
@@ -56,6 +59,7 @@ impl SearchRequest {
         SearchRequest {
             vector,
             limit,
+            filter: None,
             offset: None,
             with_payload: None,
             with_vector: None,
@@ -78,9 +82,15 @@ impl SearchRequest {
         self
     }
 
-    /// Whether to return payloads.
-    pub fn with_payload(mut self, yes: bool) -> Self {
-        self.with_payload = Some(yes);
+    /// Only points `filter` matches.
+    pub fn filter(mut self, filter: Filter) -> Self {
+        self.filter = Some(filter);
+        self
+    }
+
+    /// Which payload keys to return: `true`, `false`, or a [`WithPayloadSelector`].
+    pub fn with_payload(mut self, selector: impl Into<WithPayloadSelector>) -> Self {
+        self.with_payload = Some(selector.into());
         self
     }
 
@@ -118,4 +128,225 @@ pub struct ScoredPoint {
     /// The stored vector, when asked for.
     #[serde(default)]
     pub vector: Option<Vec<f32>>,
+}
+
+/// A positive or negative example of a recommendation: a point id or a vector.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum RecommendExample {
+    /// A stored point, by id.
+    Id(PointId),
+    /// A vector.
+    Vector(Vec<f32>),
+}
+
+impl From<u64> for RecommendExample {
+    fn from(id: u64) -> Self {
+        RecommendExample::Id(PointId::Num(id))
+    }
+}
+
+impl From<PointId> for RecommendExample {
+    fn from(id: PointId) -> Self {
+        RecommendExample::Id(id)
+    }
+}
+
+impl From<Vec<f32>> for RecommendExample {
+    fn from(vector: Vec<f32>) -> Self {
+        RecommendExample::Vector(vector)
+    }
+}
+
+impl<'de> Deserialize<'de> for RecommendExample {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        if value.is_array() {
+            serde_json::from_value(value)
+                .map(RecommendExample::Vector)
+                .map_err(serde::de::Error::custom)
+        } else {
+            serde_json::from_value(value)
+                .map(RecommendExample::Id)
+                .map_err(serde::de::Error::custom)
+        }
+    }
+}
+
+/// How examples are combined: only `average_vector` (Qdrant's default) is implemented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecommendStrategy {
+    /// Search for `avg(positive) + avg(positive) - avg(negative)`, as Qdrant does.
+    #[default]
+    AverageVector,
+    /// Score each candidate by its best positive against its best negative example; rro refuses
+    /// it with a typed error.
+    BestScore,
+}
+
+/// Body of `POST /collections/{name}/points/recommend`:
+/// `{"positive": [100, 231], "negative": [718], "limit": 10, "filter": {...}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecommendRequest {
+    /// Points (ids) or vectors the results should be like; at least one.
+    pub positive: Vec<RecommendExample>,
+    /// Points or vectors the results should be unlike.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub negative: Vec<RecommendExample>,
+    /// How the examples are combined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<RecommendStrategy>,
+    /// Only points this filter matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Filter>,
+    /// How to search.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<SearchParams>,
+    /// How many results to return at most; example points are never among them.
+    pub limit: usize,
+    /// How many of the best results to skip first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<usize>,
+    /// Which payload keys to return (default: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with_payload: Option<WithPayloadSelector>,
+    /// Whether to return vectors (default: no).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with_vector: Option<bool>,
+    /// Leave out results worse than this score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score_threshold: Option<f32>,
+}
+
+impl RecommendRequest {
+    /// The `limit` points most like `positive`.
+    pub fn new(
+        positive: impl IntoIterator<Item = impl Into<RecommendExample>>,
+        limit: usize,
+    ) -> Self {
+        RecommendRequest {
+            positive: positive.into_iter().map(Into::into).collect(),
+            negative: Vec::new(),
+            strategy: None,
+            filter: None,
+            params: None,
+            limit,
+            offset: None,
+            with_payload: None,
+            with_vector: None,
+            score_threshold: None,
+        }
+    }
+
+    /// Results should be unlike these.
+    pub fn negative(
+        mut self,
+        negative: impl IntoIterator<Item = impl Into<RecommendExample>>,
+    ) -> Self {
+        self.negative = negative.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Only points `filter` matches.
+    pub fn filter(mut self, filter: Filter) -> Self {
+        self.filter = Some(filter);
+        self
+    }
+
+    /// Which payload keys to return.
+    pub fn with_payload(mut self, selector: impl Into<WithPayloadSelector>) -> Self {
+        self.with_payload = Some(selector.into());
+        self
+    }
+}
+
+/// Body of `POST /collections/{name}/points/search/groups`: the best `limit` groups of points
+/// sharing a value at `group_by`, up to `group_size` hits each.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchGroupsRequest {
+    /// The query vector.
+    pub vector: Vec<f32>,
+    /// Only points this filter matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Filter>,
+    /// How to search.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<SearchParams>,
+    /// Which payload keys to return (default: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with_payload: Option<WithPayloadSelector>,
+    /// Whether to return vectors (default: no).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with_vector: Option<bool>,
+    /// Leave out results worse than this score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score_threshold: Option<f32>,
+    /// The payload key to group by: its string or integer values (each value of an array
+    /// puts the point in that group).
+    pub group_by: String,
+    /// Hits per group at most.
+    pub group_size: usize,
+    /// Groups at most.
+    pub limit: usize,
+}
+
+impl SearchGroupsRequest {
+    /// The `limit` best groups by `group_by`, `group_size` hits each.
+    pub fn new(
+        vector: Vec<f32>,
+        group_by: impl Into<String>,
+        group_size: usize,
+        limit: usize,
+    ) -> Self {
+        SearchGroupsRequest {
+            vector,
+            filter: None,
+            params: None,
+            with_payload: None,
+            with_vector: None,
+            score_threshold: None,
+            group_by: group_by.into(),
+            group_size,
+            limit,
+        }
+    }
+
+    /// Only points `filter` matches.
+    pub fn filter(mut self, filter: Filter) -> Self {
+        self.filter = Some(filter);
+        self
+    }
+
+    /// Which payload keys to return.
+    pub fn with_payload(mut self, selector: impl Into<WithPayloadSelector>) -> Self {
+        self.with_payload = Some(selector.into());
+        self
+    }
+}
+
+/// The value a group is keyed by: a string or an integer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum GroupId {
+    /// An integer value.
+    Int(i64),
+    /// A string value.
+    Str(String),
+}
+
+/// One group of hits: `{"id": "libs", "hits": [...]}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PointGroup {
+    /// The value at `group_by` the hits share.
+    pub id: GroupId,
+    /// The group's hits, best first.
+    pub hits: Vec<ScoredPoint>,
+}
+
+/// Result of a group search: `{"groups": [...]}`, best group (by its best hit) first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupsResult {
+    /// The groups.
+    pub groups: Vec<PointGroup>,
 }

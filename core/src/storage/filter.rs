@@ -61,7 +61,7 @@ pub fn matches(filter: &Filter, id: &PointId, payload: Option<&Payload>) -> bool
 }
 
 /// `id` is `None` inside `nested` filters, where `has_id` never holds.
-fn check_filter(filter: &Filter, id: Option<&PointId>, payload: &Payload) -> bool {
+pub(crate) fn check_filter(filter: &Filter, id: Option<&PointId>, payload: &Payload) -> bool {
     let check = |condition: &Condition| check_condition(condition, id, payload);
     if let Some(must) = &filter.must {
         if !must.iter().all(check) {
@@ -94,7 +94,11 @@ fn check_filter(filter: &Filter, id: Option<&PointId>, payload: &Payload) -> boo
     true
 }
 
-fn check_condition(condition: &Condition, id: Option<&PointId>, payload: &Payload) -> bool {
+pub(crate) fn check_condition(
+    condition: &Condition,
+    id: Option<&PointId>,
+    payload: &Payload,
+) -> bool {
     match condition {
         Condition::Field(field) => check_field(field, payload),
         Condition::IsEmpty(field) => values_at(payload, &field.key).is_some_and(|values| {
@@ -296,7 +300,7 @@ fn within<T: PartialOrd>(
         && lte.is_none_or(|b| x <= b)
 }
 
-fn geo_point(value: &Value) -> Option<GeoPoint> {
+pub(crate) fn geo_point(value: &Value) -> Option<GeoPoint> {
     let object = value.as_object()?;
     Some(GeoPoint {
         lon: object.get("lon")?.as_f64()?,
@@ -306,7 +310,7 @@ fn geo_point(value: &Value) -> Option<GeoPoint> {
 
 /// Strictly inside the box, as Qdrant; a box whose west edge is east of its east edge crosses
 /// the antimeridian.
-fn in_box(area: &GeoBoundingBox, point: GeoPoint) -> bool {
+pub(crate) fn in_box(area: &GeoBoundingBox, point: GeoPoint) -> bool {
     let (west, east) = (area.top_left.lon, area.bottom_right.lon);
     let lon_inside = if west > east {
         point.lon > west || point.lon < east
@@ -316,7 +320,7 @@ fn in_box(area: &GeoBoundingBox, point: GeoPoint) -> bool {
     lon_inside && area.bottom_right.lat < point.lat && point.lat < area.top_left.lat
 }
 
-fn in_circle(circle: &GeoRadius, point: GeoPoint) -> bool {
+pub(crate) fn in_circle(circle: &GeoRadius, point: GeoPoint) -> bool {
     haversine_meters(circle.center, point) < circle.radius
 }
 

@@ -40,6 +40,9 @@ pub(crate) struct Manifest {
     pub(crate) next_segment_id: u64,
     /// The sealed segments, oldest first.
     pub(crate) segments: Vec<SegmentEntry>,
+    /// Payload keys with an index, and their kinds (absent before payload indexes existed).
+    #[serde(default)]
+    pub(crate) payload_schema: std::collections::BTreeMap<String, crate::models::PayloadSchemaType>,
 }
 
 /// One sealed segment in a manifest.
@@ -54,6 +57,21 @@ pub(crate) struct SegmentEntry {
     /// Whether `hnsw.bin` holds its HNSW index.
     #[serde(default)]
     pub(crate) indexed: bool,
+    /// Payload keys its per-value sub-graphs were built for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) sub_keys: Vec<String>,
+    /// Its per-value sub-graphs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) sub_graphs: Vec<SubGraphEntry>,
+}
+
+/// One per-value sub-graph of a segment: the graph over the points whose `key` holds `value`
+/// (a JSON string, integer or bool), in file `file` of the segment's directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SubGraphEntry {
+    pub(crate) key: String,
+    pub(crate) value: serde_json::Value,
+    pub(crate) file: String,
 }
 
 impl Manifest {

@@ -30,8 +30,9 @@ use std::sync::Arc;
 use super::checked::{self, HEADER_LEN};
 use super::codec::Reader;
 use super::hnsw::HnswGraph;
+use super::select::FieldIndexes;
 use crate::error::StorageError;
-use crate::models::{Payload, PointId};
+use crate::models::{MatchValue, Payload, PointId};
 
 const VECTORS_MAGIC: [u8; 8] = *b"RROVEC\0\0";
 const POINTS_MAGIC: [u8; 8] = *b"RROIDS\0\0";
@@ -537,6 +538,59 @@ pub(crate) struct Segment {
     pub(crate) deleted_dirty: bool,
     /// The HNSW index over its offsets, once built (sealed segments only).
     pub(crate) index: Option<Arc<HnswGraph>>,
+    /// Its payload indexes (sealed segments only; built from the payloads when sealed or
+    /// loaded, and whenever the collection's payload schema changes).
+    pub(crate) fields: Arc<FieldIndexes>,
+    /// HNSW graphs over the points of one value of a keyword, integer or bool field, for
+    /// filters that require that value.
+    pub(crate) sub_graphs: Arc<SubGraphs>,
+}
+
+/// The per-value sub-graphs of a segment.
+#[derive(Debug, Default)]
+pub(crate) struct SubGraphs {
+    /// The payload keys they were built for (a key whose values are all small has none).
+    pub(crate) keys: Vec<String>,
+    /// The graphs, one per large value.
+    pub(crate) graphs: Vec<SubGraph>,
+}
+
+/// A graph over the points of a segment whose `key` holds `value`.
+#[derive(Debug)]
+pub(crate) struct SubGraph {
+    pub(crate) key: String,
+    pub(crate) value: MatchValue,
+    /// Its file in the segment's directory.
+    pub(crate) file: String,
+    pub(crate) graph: Arc<HnswGraph>,
+}
+
+impl SubGraphs {
+    /// Their manifest entries.
+    pub(crate) fn entries(&self) -> Vec<crate::storage::manifest::SubGraphEntry> {
+        self.graphs
+            .iter()
+            .map(|g| crate::storage::manifest::SubGraphEntry {
+                key: g.key.clone(),
+                value: match &g.value {
+                    MatchValue::Keyword(s) => serde_json::Value::from(s.clone()),
+                    MatchValue::Integer(n) => serde_json::Value::from(*n),
+                    MatchValue::Bool(b) => serde_json::Value::from(*b),
+                },
+                file: g.file.clone(),
+            })
+            .collect()
+    }
+}
+
+/// The match value a sub-graph entry's JSON value stands for.
+pub(crate) fn match_value(value: &serde_json::Value) -> Option<MatchValue> {
+    match value {
+        serde_json::Value::String(s) => Some(MatchValue::Keyword(s.clone())),
+        serde_json::Value::Bool(b) => Some(MatchValue::Bool(*b)),
+        serde_json::Value::Number(n) => n.as_i64().map(MatchValue::Integer),
+        _ => None,
+    }
 }
 
 impl Segment {
@@ -551,7 +605,18 @@ impl Segment {
             deleted_gen: 0,
             deleted_dirty: false,
             index: None,
+            fields: Arc::default(),
+            sub_graphs: Arc::default(),
         }
+    }
+
+    /// The sub-graph over the points whose `key` holds `value`, if one was built.
+    pub(crate) fn sub_graph(&self, key: &str, value: &MatchValue) -> Option<&HnswGraph> {
+        self.sub_graphs
+            .graphs
+            .iter()
+            .find(|g| g.key == key && g.value == *value)
+            .map(|g| &*g.graph)
     }
 
     /// Mark `offset` deleted; returns whether it was live.

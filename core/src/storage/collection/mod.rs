@@ -25,8 +25,7 @@
 //! Every live point is in `index` exactly once and nowhere else live; vectors have the
 //! collection's dimension and finite components; Cosine vectors are stored normalised.
 
-use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering as AtomicOrdering};
@@ -36,11 +35,13 @@ use futures::channel::oneshot;
 
 use super::checked::sync_dir;
 use super::codec::Operation;
-use super::distance::{graph_distance, score_from_graph, Order};
 use super::hnsw::{HnswBuilder, HnswGraph, HnswParams, HNSW_FILE};
 use super::manifest::{Manifest, SegmentEntry, MANIFEST_FILE};
-use super::plan::{self, points_in_kb, Plan, SegmentShape, Thresholds};
-use super::segment::{deleted_file, Bitset, Segment, SegmentData, SEGMENT_FILES};
+use super::plan::{self, Plan, SegmentShape, Thresholds};
+use super::segment::{
+    deleted_file, match_value, Bitset, Segment, SegmentData, SubGraph, SubGraphs, SEGMENT_FILES,
+};
+use super::select::FieldIndexes;
 use super::vector::{normalize, validate};
 use super::wal::Wal;
 use super::{read, write};
@@ -48,13 +49,15 @@ use crate::config::{Durability, OnCorruption};
 use crate::error::StorageError;
 use crate::models::{
     CollectionConfig, CollectionInfo, CollectionParams, CollectionStatus, CreateCollection,
-    Distance, GetPoints, HnswConfig, OptimizationProgress, OptimizerStatus, OptimizersConfig,
-    PointId, PointStruct, PointsSelector, Record, ScoredPoint, SearchRequest, UpdateResult,
-    UpdateStatus, VectorParams,
+    Distance, HnswConfig, MatchValue, OptimizationProgress, OptimizerStatus, OptimizersConfig,
+    PayloadSchemaType, PointId, PointStruct, UpdateResult, UpdateStatus, VectorParams,
 };
 
 /// Largest vector size a collection accepts.
 pub const MAX_DIMENSION: u64 = 65_536;
+
+mod payload;
+mod query;
 
 const SEGMENTS_DIR: &str = "segments";
 const WAL_DIR: &str = "wal";
@@ -75,6 +78,8 @@ struct State {
     index: HashMap<PointId, Loc>,
     /// The id the next new segment gets.
     next_segment_id: u64,
+    /// Payload keys with an index, and their kinds (as committed in the manifest).
+    schema: BTreeMap<String, crate::models::PayloadSchemaType>,
 }
 
 /// The log and the next operation number, behind the writers' lock.
@@ -197,6 +202,7 @@ fn empty_manifest(create: CreateCollection) -> Manifest {
         applied_op: 0,
         next_segment_id: 1,
         segments: Vec::new(),
+        payload_schema: BTreeMap::new(),
     }
 }
 
@@ -220,7 +226,7 @@ impl Collection {
             dim,
             None,
             None,
-            new_state(Vec::new(), 1, dim),
+            new_state(Vec::new(), 1, dim, BTreeMap::new()),
             None,
             None,
         ))
@@ -283,6 +289,7 @@ impl Collection {
             } else {
                 None
             };
+            let sub_graphs = load_sub_graphs(&seg_dir, entry, data.len(), manifest.params.distance);
             segments.push(Segment {
                 id: entry.id,
                 data: Arc::new(data),
@@ -292,9 +299,16 @@ impl Collection {
                 deleted_gen: entry.deleted_gen,
                 deleted_dirty: false,
                 index,
+                fields: Arc::default(),
+                sub_graphs: Arc::new(sub_graphs),
             });
         }
-        let mut state = new_state(segments, manifest.next_segment_id, dim);
+        let mut state = new_state(
+            segments,
+            manifest.next_segment_id,
+            dim,
+            manifest.payload_schema.clone(),
+        );
         let mut last_op = manifest.applied_op;
         let wal_dir = dir.join(WAL_DIR);
         let (wal, found) = Wal::open(
@@ -335,6 +349,7 @@ impl Collection {
             Some((wal, last_op)),
             read_only,
         );
+        collection.refresh_field_indexes();
         Ok((collection, report))
     }
 
@@ -415,6 +430,7 @@ impl Collection {
             indexed_vectors_count: indexed,
             segments_count: state.segments.len() as u64,
             optimization: progress,
+            payload_schema: self.payload_schema_info(),
             config: CollectionConfig {
                 params: CollectionParams {
                     vectors: self.params.clone(),
@@ -436,9 +452,50 @@ impl Collection {
         self.write(Operation::Upsert(batch))
     }
 
-    /// Delete the selected points; ids that do not exist are ignored.
-    pub fn delete(&self, selector: &PointsSelector) -> Result<UpdateResult, StorageError> {
-        self.write(Operation::Delete(selector.points.clone()))
+    /// Like [`write`](Self::write), but the operation is made from the state under the
+    /// writers' lock, so that no other write comes between what it read and what it logs
+    /// (deletes by filter, payload writes).
+    fn write_with(
+        &self,
+        make: impl FnOnce(&State) -> Result<Operation, StorageError>,
+    ) -> Result<UpdateResult, StorageError> {
+        if let Some(reason) = &self.read_only {
+            return Err(StorageError::ReadOnly {
+                reason: reason.clone(),
+            });
+        }
+        let op = {
+            let mut writer = lock(&self.writer);
+            let operation = make(&read(&self.state))?;
+            let mut body = Vec::new();
+            if self.dir.is_some() {
+                operation
+                    .encode(&mut body)
+                    .map_err(StorageError::BadRequest)?;
+            }
+            let op = writer.next_op;
+            if let Some(wal) = writer.wal.as_mut() {
+                wal.append(op, &body)?;
+            }
+            apply(&mut write(&self.state), op, operation);
+            writer.next_op = op + 1;
+            op
+        };
+        self.after_write(op)
+    }
+
+    /// Sync through `op` if the durability asks for it, and report the write.
+    fn after_write(&self, op: u64) -> Result<UpdateResult, StorageError> {
+        if matches!(
+            self.options.as_ref().map(|o| o.durability),
+            Some(Durability::Fsync)
+        ) {
+            self.sync_through(op)?;
+        }
+        Ok(UpdateResult {
+            operation_id: op,
+            status: UpdateStatus::Completed,
+        })
     }
 
     /// Log `operation`, apply it, and (under `Durability::Fsync`) sync before returning.
@@ -465,16 +522,7 @@ impl Collection {
             writer.next_op = op + 1;
             op
         };
-        if matches!(
-            self.options.as_ref().map(|o| o.durability),
-            Some(Durability::Fsync)
-        ) {
-            self.sync_through(op)?;
-        }
-        Ok(UpdateResult {
-            operation_id: op,
-            status: UpdateStatus::Completed,
-        })
+        self.after_write(op)
     }
 
     /// Make every operation up to `op` durable. Writers that arrive while a sync runs wait for
@@ -512,154 +560,6 @@ impl Collection {
         lock(&self.writer).wal.as_ref().is_some_and(|w| {
             !w.is_read_only() && w.bytes_since_rotate() >= options.checkpoint_bytes
         })
-    }
-
-    /// The requested points that exist, in request order (each id once).
-    pub fn get(&self, request: &GetPoints) -> Vec<Record> {
-        let state = read(&self.state);
-        let mut seen = std::collections::HashSet::with_capacity(request.ids.len());
-        request
-            .ids
-            .iter()
-            .filter(|id| seen.insert(**id))
-            .filter_map(|id| {
-                let loc = state.index.get(id)?;
-                let data = &state.segments[loc.segment as usize].data;
-                let offset = loc.offset as usize;
-                Some(Record {
-                    id: *id,
-                    payload: request
-                        .with_payload
-                        .then(|| data.payload(offset).unwrap_or_default()),
-                    vector: request.with_vector.then(|| data.vector(offset).to_vec()),
-                })
-            })
-            .collect()
-    }
-
-    /// Number of live points.
-    pub fn count(&self) -> u64 {
-        read(&self.state).index.len() as u64
-    }
-
-    /// Exact nearest neighbours of the request's vector, best first. `cancelled` is checked now
-    /// and then; when it returns true the search stops and returns `None`.
-    pub fn search(
-        &self,
-        request: &SearchRequest,
-        cancelled: &dyn Fn() -> bool,
-    ) -> Result<Option<Vec<ScoredPoint>>, StorageError> {
-        validate(&request.vector, self.dim, None)?;
-        let mut query = request.vector.clone();
-        if self.params.distance == Distance::Cosine {
-            normalize(&mut query);
-        }
-        let offset = request.offset.unwrap_or(0);
-        let wanted = request.limit.saturating_add(offset);
-        if request.limit == 0 {
-            return Ok(Some(Vec::new()));
-        }
-        let distance = self.params.distance;
-        let order = Order::of(distance);
-        let threshold = request.score_threshold;
-        // Smaller is closer for graph distances, whatever the metric; scores are derived only
-        // for the hits that survive.
-        let metric = graph_distance(distance);
-        let exact = request.params.is_some_and(|p| p.exact);
-        let ef = request
-            .params
-            .and_then(|p| p.hnsw_ef)
-            .unwrap_or(self.hnsw.ef_construct)
-            .max(wanted);
-        let full_scan = points_in_kb(self.hnsw.full_scan_threshold, self.dim);
-
-        let state = read(&self.state);
-        // A heap of the best `wanted` so far, worst on top, so each candidate costs one compare.
-        let mut best: BinaryHeap<Candidate> =
-            BinaryHeap::with_capacity(wanted.min(state.index.len()) + 1);
-        let mut consider = |d: f32, data: &SegmentData, position: usize, offset: usize| {
-            let s = score_from_graph(distance, d);
-            if threshold.is_some_and(|t| order.better(t, s)) {
-                return;
-            }
-            let candidate = Candidate {
-                goodness: -d,
-                score: s,
-                id: data.id(offset),
-                segment: position as u32,
-                offset: offset as u32,
-            };
-            if best.len() < wanted {
-                best.push(candidate);
-            } else if best.peek().is_some_and(|worst| candidate < *worst) {
-                best.pop();
-                best.push(candidate);
-            }
-        };
-        let mut scanned = 0usize;
-        for (position, segment) in state.segments.iter().enumerate() {
-            // Between segments: a caller that gave up costs at most one more segment.
-            if cancelled() {
-                return Ok(None);
-            }
-            let data = &*segment.data;
-            match &segment.index {
-                Some(graph) if !exact && segment.live >= full_scan => {
-                    let live = |offset: u32| !segment.deleted.contains(offset as usize);
-                    let hits = graph.search(data.vectors(), self.dim, &query, wanted, ef, &live);
-                    for (d, offset) in hits {
-                        consider(d, data, position, offset as usize);
-                    }
-                }
-                _ => {
-                    for (i, vector) in data.vectors().chunks_exact(self.dim).enumerate() {
-                        scanned += 1;
-                        if scanned.is_multiple_of(4096) && cancelled() {
-                            return Ok(None);
-                        }
-                        if segment.deleted.contains(i) {
-                            continue;
-                        }
-                        consider(metric(&query, vector), data, position, i);
-                    }
-                }
-            }
-        }
-        let with_payload = request.with_payload.unwrap_or(false);
-        let with_vector = request.with_vector.unwrap_or(false);
-        Ok(Some(
-            best.into_sorted_vec()
-                .into_iter()
-                .skip(offset)
-                .map(|c| {
-                    let data = &state.segments[c.segment as usize].data;
-                    let at = c.offset as usize;
-                    ScoredPoint {
-                        id: c.id,
-                        version: data.version(at),
-                        score: c.score,
-                        payload: with_payload.then(|| data.payload(at).unwrap_or_default()),
-                        vector: with_vector.then(|| data.vector(at).to_vec()),
-                    }
-                })
-                .collect(),
-        ))
-    }
-
-    /// Run each search of a batch in turn; `None` if the caller gave up meanwhile.
-    pub fn search_batch(
-        &self,
-        requests: &[SearchRequest],
-        cancelled: &dyn Fn() -> bool,
-    ) -> Result<Option<Vec<Vec<ScoredPoint>>>, StorageError> {
-        let mut all = Vec::with_capacity(requests.len());
-        for request in requests {
-            match self.search(request, cancelled)? {
-                Some(hits) => all.push(hits),
-                None => return Ok(None),
-            }
-        }
-        Ok(Some(all))
     }
 
     /// Persist every acknowledged write into segments and truncate the log; returns the
@@ -713,6 +613,8 @@ impl Collection {
                     points: segment.data.len() as u64,
                     deleted_gen: gen,
                     indexed: segment.index.is_some(),
+                    sub_keys: segment.sub_graphs.keys.clone(),
+                    sub_graphs: segment.sub_graphs.entries(),
                 });
             }
             let manifest = Manifest {
@@ -722,6 +624,7 @@ impl Collection {
                 applied_op: applied,
                 next_segment_id: state.next_segment_id,
                 segments: entries,
+                payload_schema: committed.payload_schema.clone(),
             };
             drop(state);
             if let Some(wal) = writer.wal.as_mut() {
@@ -765,6 +668,7 @@ impl Collection {
                 self.map_vectors(dir, *id, data)?;
             }
         }
+        self.refresh_field_indexes();
         Ok(())
     }
 
@@ -869,8 +773,20 @@ pub(crate) struct Job {
     /// Offsets to insert into the graph.
     nodes: Vec<u32>,
     builder: Option<HnswBuilder>,
+    /// Per-value sub-graphs to build after the main graph.
+    subs: Vec<SubBuild>,
+    /// The payload keys the sub-graphs are for.
+    sub_keys: Vec<String>,
     next: AtomicUsize,
     done: Arc<AtomicUsize>,
+}
+
+/// A sub-graph being built: over the live points whose `key` holds `value`.
+struct SubBuild {
+    key: String,
+    value: MatchValue,
+    builder: HnswBuilder,
+    nodes: usize,
 }
 
 enum JobKind {
@@ -888,25 +804,32 @@ enum JobKind {
 impl Job {
     /// Insert the next point into the graph; `false` once every point is in.
     pub(crate) fn insert_next(&self) -> bool {
-        let Some(builder) = &self.builder else {
-            return false;
-        };
-        let k = self.next.fetch_add(1, AtomicOrdering::Relaxed);
-        let Some(&offset) = self.nodes.get(k) else {
-            return false;
-        };
-        builder.insert(self.data.vectors(), offset);
+        let mut k = self.next.fetch_add(1, AtomicOrdering::Relaxed);
+        let main = self.main_nodes();
+        if k < main {
+            if let Some(builder) = &self.builder {
+                builder.insert(self.data.vectors(), self.nodes[k]);
+            }
+        } else {
+            k -= main;
+            let mut inserted = false;
+            for sub in &self.subs {
+                if k < sub.nodes {
+                    sub.builder.insert_node(self.data.vectors(), k as u32);
+                    inserted = true;
+                    break;
+                }
+                k -= sub.nodes;
+            }
+            if !inserted {
+                return false;
+            }
+        }
         self.done.fetch_add(1, AtomicOrdering::Release);
         true
     }
 
-    /// Whether every point is in the graph (or there is no graph to build).
-    pub(crate) fn is_complete(&self) -> bool {
-        self.builder.is_none() || self.done.load(AtomicOrdering::Acquire) == self.nodes.len()
-    }
-
-    /// Points the graph takes in all.
-    pub(crate) fn total(&self) -> usize {
+    fn main_nodes(&self) -> usize {
         if self.builder.is_some() {
             self.nodes.len()
         } else {
@@ -914,14 +837,39 @@ impl Job {
         }
     }
 
+    /// Whether every point is in its graphs (or there is no graph to build).
+    pub(crate) fn is_complete(&self) -> bool {
+        self.done.load(AtomicOrdering::Acquire) == self.total()
+    }
+
+    /// Insertions the graphs take in all.
+    pub(crate) fn total(&self) -> usize {
+        self.main_nodes() + self.subs.iter().map(|s| s.nodes).sum::<usize>()
+    }
+
     /// The counter of points inserted so far.
     pub(crate) fn progress(&self) -> Arc<AtomicUsize> {
         self.done.clone()
     }
 
-    fn finish(self) -> (JobKind, Arc<SegmentData>, Option<HnswGraph>) {
+    fn finish(self) -> (JobKind, Arc<SegmentData>, Option<HnswGraph>, SubGraphs) {
         let graph = self.builder.map(HnswBuilder::finish);
-        (self.kind, self.data, graph)
+        let graphs = self
+            .subs
+            .into_iter()
+            .enumerate()
+            .map(|(k, sub)| SubGraph {
+                key: sub.key,
+                value: sub.value,
+                file: format!("hnsw-sub-{k}.bin"),
+                graph: Arc::new(sub.builder.finish()),
+            })
+            .collect();
+        let subs = SubGraphs {
+            keys: self.sub_keys,
+            graphs,
+        };
+        (self.kind, self.data, graph, subs)
     }
 }
 
@@ -953,7 +901,7 @@ impl Collection {
                 id: s.id,
                 len: s.data.len(),
                 live: s.live,
-                indexed: s.index.is_some(),
+                indexed: s.index.is_some() && s.sub_graphs.keys == sub_keys(&state.schema),
             })
             .collect();
         plan::next(appendable.data.len(), &shapes, &self.thresholds())
@@ -971,6 +919,8 @@ impl Collection {
             state.next_segment_id += 1;
             state.segments.push(Segment::appendable(id, self.dim));
         }
+        drop(state);
+        self.refresh_field_indexes();
         Ok(())
     }
 
@@ -981,20 +931,41 @@ impl Collection {
         match plan {
             Plan::Seal => None,
             Plan::Index(id) => {
-                let state = read(&self.state);
-                let segment = state.segments.iter().find(|s| s.id == *id)?;
-                let data = segment.data.clone();
+                let (data, deleted, has_graph, fields, schema) = {
+                    let state = read(&self.state);
+                    let segment = state.segments.iter().find(|s| s.id == *id)?;
+                    (
+                        segment.data.clone(),
+                        segment.deleted.clone(),
+                        segment.index.is_some(),
+                        segment.fields.clone(),
+                        state.schema.clone(),
+                    )
+                };
                 let nodes = (0..data.len() as u32)
-                    .filter(|&o| !segment.deleted.contains(o as usize))
+                    .filter(|&o| !deleted.contains(o as usize))
                     .collect();
-                let builder = HnswBuilder::new(
-                    self.dim,
-                    data.len(),
-                    self.params.distance,
-                    self.hnsw_params(),
-                    seed(*id),
-                );
-                Some(self.job(JobKind::Index { id: *id }, data, nodes, Some(builder)))
+                // A segment that has its graph and lacks only sub-graphs (the payload schema
+                // changed) keeps its graph.
+                let builder = (!has_graph).then(|| {
+                    HnswBuilder::new(
+                        self.dim,
+                        data.len(),
+                        self.params.distance,
+                        self.hnsw_params(),
+                        seed(*id),
+                    )
+                });
+                let fields = if fields.fits(&schema) {
+                    fields
+                } else {
+                    Arc::new(FieldIndexes::build(&data, &schema))
+                };
+                let subs = self.sub_builds(&fields, &schema, &deleted, *id);
+                let mut job = self.job(JobKind::Index { id: *id }, data, nodes, builder);
+                job.subs = subs;
+                job.sub_keys = sub_keys(&schema);
+                Some(job)
             }
             Plan::Rebuild(ids) => {
                 let (id, sources) = {
@@ -1037,9 +1008,69 @@ impl Collection {
                     sources: ids.clone(),
                     origin,
                 };
-                Some(self.job(kind, Arc::new(data), nodes, builder))
+                let (subs, keys) = if indexed {
+                    let schema = read(&self.state).schema.clone();
+                    let fields = FieldIndexes::build(&data, &schema);
+                    let none = Bitset::default();
+                    (
+                        self.sub_builds(&fields, &schema, &none, id),
+                        sub_keys(&schema),
+                    )
+                } else {
+                    (Vec::new(), Vec::new())
+                };
+                let mut job = self.job(kind, Arc::new(data), nodes, builder);
+                job.subs = subs;
+                job.sub_keys = keys;
+                Some(job)
             }
         }
+    }
+
+    /// Builders of the sub-graphs of a segment: one per value of a keyword, integer or bool
+    /// field that more points hold than a filtered search would score exactly.
+    fn sub_builds(
+        &self,
+        fields: &FieldIndexes,
+        schema: &BTreeMap<String, PayloadSchemaType>,
+        deleted: &Bitset,
+        id: u64,
+    ) -> Vec<SubBuild> {
+        let limit = self.exact_limit();
+        let mut subs = Vec::new();
+        for key in sub_keys(schema) {
+            let Some(index) = fields.get(&key) else {
+                continue;
+            };
+            for (condition, offsets) in index.values() {
+                let Some(crate::models::Match::Value(value)) = condition.r#match else {
+                    continue;
+                };
+                if offsets.len() <= limit {
+                    continue;
+                }
+                let live: Vec<u32> = offsets
+                    .iter()
+                    .copied()
+                    .filter(|&o| !deleted.contains(o as usize))
+                    .collect();
+                let nodes = live.len();
+                let builder = HnswBuilder::subset(
+                    self.dim,
+                    live,
+                    self.params.distance,
+                    self.hnsw_params(),
+                    id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ subs.len() as u64,
+                );
+                subs.push(SubBuild {
+                    key: key.clone(),
+                    value,
+                    builder,
+                    nodes,
+                });
+            }
+        }
+        subs
     }
 
     fn job(
@@ -1054,6 +1085,8 @@ impl Collection {
             data,
             nodes,
             builder,
+            subs: Vec::new(),
+            sub_keys: Vec::new(),
             next: AtomicUsize::new(0),
             done: Arc::new(AtomicUsize::new(0)),
         }
@@ -1065,39 +1098,73 @@ impl Collection {
     /// superseded meanwhile is marked deleted in the new segment.
     pub(crate) fn commit(&self, job: Job) -> Result<(), StorageError> {
         debug_assert!(job.is_complete());
-        let (kind, data, graph) = job.finish();
-        match kind {
-            JobKind::Index { id } => self.commit_index(id, graph),
+        let (kind, data, graph, subs) = job.finish();
+        let committed = match kind {
+            JobKind::Index { id } => self.commit_index(id, graph, subs),
             JobKind::Rebuild {
                 id,
                 sources,
                 origin,
-            } => self.commit_rebuild(id, &sources, &origin, data, graph),
-        }
+            } => self.commit_rebuild(id, &sources, &origin, data, graph, subs),
+        };
+        // A rebuilt segment needs its payload indexes.
+        self.refresh_field_indexes();
+        committed
     }
 
-    fn commit_index(&self, id: u64, graph: Option<HnswGraph>) -> Result<(), StorageError> {
-        let Some(graph) = graph else {
-            return Ok(());
-        };
-        let graph = Arc::new(graph);
+    fn commit_index(
+        &self,
+        id: u64,
+        graph: Option<HnswGraph>,
+        subs: SubGraphs,
+    ) -> Result<(), StorageError> {
+        let graph = graph.map(Arc::new);
         let mut committed = lock(&self.checkpoint);
         if self.is_closed() {
             return Ok(());
         }
+        let mut stale = Vec::new();
         if let Some(dir) = &self.dir {
             let mut manifest = committed.clone();
             let Some(entry) = manifest.segments.iter_mut().find(|e| e.id == id) else {
                 return Ok(());
             };
-            graph.write(&dir.join(SEGMENTS_DIR).join(id.to_string()).join(HNSW_FILE))?;
-            entry.indexed = true;
+            let seg_dir = dir.join(SEGMENTS_DIR).join(id.to_string());
+            if let Some(graph) = &graph {
+                graph.write(&seg_dir.join(HNSW_FILE))?;
+                entry.indexed = true;
+            }
+            // New sub-graph files never overwrite the committed ones: they take other names.
+            let taken: Vec<String> = entry.sub_graphs.iter().map(|e| e.file.clone()).collect();
+            let mut subs = subs;
+            rename_sub_files(&mut subs, &taken);
+            for sub in &subs.graphs {
+                sub.graph.write(&seg_dir.join(&sub.file))?;
+            }
+            stale = taken;
+            entry.sub_keys = subs.keys.clone();
+            entry.sub_graphs = subs.entries();
             manifest.write(dir)?;
             *committed = manifest;
+            for file in &stale {
+                let _ = fs::remove_file(seg_dir.join(file));
+            }
+            let mut state = write(&self.state);
+            if let Some(segment) = state.segments.iter_mut().find(|s| s.id == id) {
+                if graph.is_some() {
+                    segment.index = graph;
+                }
+                segment.sub_graphs = Arc::new(subs);
+            }
+            return Ok(());
         }
+        stale.clear();
         let mut state = write(&self.state);
         if let Some(segment) = state.segments.iter_mut().find(|s| s.id == id) {
-            segment.index = Some(graph);
+            if graph.is_some() {
+                segment.index = graph;
+            }
+            segment.sub_graphs = Arc::new(subs);
         }
         Ok(())
     }
@@ -1109,6 +1176,7 @@ impl Collection {
         origin: &[(u32, u32)],
         data: Arc<SegmentData>,
         graph: Option<HnswGraph>,
+        subs: SubGraphs,
     ) -> Result<(), StorageError> {
         let seg_dir = self
             .dir
@@ -1124,6 +1192,9 @@ impl Collection {
                 data.write_to(&tmp)?;
                 if let Some(graph) = &graph {
                     graph.write(&tmp.join(HNSW_FILE))?;
+                }
+                for sub in &subs.graphs {
+                    sub.graph.write(&tmp.join(&sub.file))?;
                 }
                 sync_dir(&tmp)?;
                 fs::rename(&tmp, seg_dir).map_err(io(seg_dir))?;
@@ -1214,6 +1285,20 @@ impl Collection {
                 deleted_gen: 0,
                 deleted_dirty: false,
                 index: graph.map(Arc::new),
+                fields: Arc::default(),
+                sub_graphs: Arc::new(SubGraphs {
+                    keys: subs.keys.clone(),
+                    graphs: subs
+                        .graphs
+                        .iter()
+                        .map(|g| SubGraph {
+                            key: g.key.clone(),
+                            value: g.value.clone(),
+                            file: g.file.clone(),
+                            graph: g.graph.clone(),
+                        })
+                        .collect(),
+                }),
             });
             let old = std::mem::take(&mut state.segments);
             let mut new_segment = new_segment;
@@ -1263,6 +1348,8 @@ impl Collection {
                             .segments
                             .get(position as usize)
                             .is_some_and(|s| s.index.is_some()),
+                        sub_keys: subs.keys.clone(),
+                        sub_graphs: subs.entries(),
                     },
                 );
             }
@@ -1435,6 +1522,7 @@ fn snapshot_files(dir: &Path, manifest: &Manifest) -> Vec<(String, PathBuf)> {
         if entry.indexed {
             names.push(HNSW_FILE.to_owned());
         }
+        names.extend(entry.sub_graphs.iter().map(|e| e.file.clone()));
         for name in names {
             let relative = format!("{SEGMENTS_DIR}/{}/{name}", entry.id);
             files.push((
@@ -1453,11 +1541,91 @@ pub(crate) fn finish_restored_dir(dir: &Path) -> Result<(), StorageError> {
     sync_dir(dir)
 }
 
-fn new_state(segments: Vec<Segment>, next_segment_id: u64, dim: usize) -> State {
+/// The payload keys that get per-value sub-graphs: keyword, integer and bool indexes.
+fn sub_keys(schema: &BTreeMap<String, PayloadSchemaType>) -> Vec<String> {
+    schema
+        .iter()
+        .filter(|(_, kind)| {
+            matches!(
+                kind,
+                PayloadSchemaType::Keyword | PayloadSchemaType::Integer | PayloadSchemaType::Bool
+            )
+        })
+        .map(|(key, _)| key.clone())
+        .collect()
+}
+
+/// Give `subs` file names that none of `taken` has.
+fn rename_sub_files(subs: &mut SubGraphs, taken: &[String]) {
+    let mut next = 0usize;
+    for sub in &mut subs.graphs {
+        loop {
+            let name = format!("hnsw-sub-{next}.bin");
+            next += 1;
+            if !taken.contains(&name) {
+                sub.file = name;
+                break;
+            }
+        }
+    }
+}
+
+/// Load a segment's sub-graphs. They are derived data: a damaged one is logged and the
+/// segment's sub-graphs are left for the optimizer to rebuild (searches meanwhile walk the
+/// main graph).
+fn load_sub_graphs(
+    seg_dir: &Path,
+    entry: &SegmentEntry,
+    len: usize,
+    distance: Distance,
+) -> SubGraphs {
+    let mut graphs = Vec::with_capacity(entry.sub_graphs.len());
+    for sub in &entry.sub_graphs {
+        let loaded = match match_value(&sub.value) {
+            Some(value) if !sub.file.contains(['/', '\\']) && !sub.file.contains("..") => {
+                HnswGraph::load(&seg_dir.join(&sub.file), len, distance)
+                    .map_err(|e| e.to_string())
+                    .and_then(|graph| match graph.offsets() {
+                        Some(_) => Ok((value, graph)),
+                        None => Err("it is not a sub-graph".to_owned()),
+                    })
+            }
+            _ => Err(format!("bad entry {sub:?}")),
+        };
+        match loaded {
+            Ok((value, graph)) => graphs.push(SubGraph {
+                key: sub.key.clone(),
+                value,
+                file: sub.file.clone(),
+                graph: Arc::new(graph),
+            }),
+            Err(why) => {
+                log::warn!(
+                    "the sub-graphs of segment {} are rebuilt: {}: {why}",
+                    entry.id,
+                    sub.file
+                );
+                return SubGraphs::default();
+            }
+        }
+    }
+    SubGraphs {
+        keys: entry.sub_keys.clone(),
+        graphs,
+    }
+}
+
+fn new_state(
+    segments: Vec<Segment>,
+    next_segment_id: u64,
+    dim: usize,
+    schema: BTreeMap<String, crate::models::PayloadSchemaType>,
+) -> State {
     let mut state = State {
         segments,
         index: HashMap::new(),
         next_segment_id: next_segment_id + 1,
+        schema,
     };
     // The newest write of a point wins; older copies (possible only if a crash came between
     // writing a segment and its deletion set) are marked deleted.
@@ -1584,6 +1752,17 @@ fn remove_leftovers(dir: &Path, manifest: &Manifest) -> Result<(), StorageError>
                         fs::remove_file(&stale).map_err(io(&stale))?;
                     }
                 }
+                // Sub-graph files of a build that crashed before its manifest commit.
+                if let Ok(files) = fs::read_dir(entry.path()) {
+                    for file in files.flatten() {
+                        let name = file.file_name().to_string_lossy().into_owned();
+                        if name.starts_with("hnsw-sub-")
+                            && !segment.sub_graphs.iter().any(|e| e.file == name)
+                        {
+                            let _ = fs::remove_file(file.path());
+                        }
+                    }
+                }
             }
             None => {
                 log::info!(
@@ -1620,43 +1799,11 @@ fn remove_stale_deletion_files(seg_dir: &Path, keep: u64) {
     }
 }
 
-/// A search hit ordered so that "less" means "better": the heap's top is the worst hit.
-/// Ties go to the smaller id so results are deterministic.
-struct Candidate {
-    goodness: f32,
-    score: f32,
-    id: PointId,
-    segment: u32,
-    offset: u32,
-}
-
-impl Ord for Candidate {
-    fn cmp(&self, other: &Self) -> Ordering {
-        other
-            .goodness
-            .total_cmp(&self.goodness)
-            .then_with(|| self.id.cmp(&other.id))
-    }
-}
-
-impl PartialOrd for Candidate {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for Candidate {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Candidate {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::distance::score;
+    use crate::models::{GetPoints, SearchRequest};
+    use crate::storage::distance::{score, Order};
 
     /// Higher is better, whatever the distance.
     fn goodness(order: Order, score: f32) -> f32 {

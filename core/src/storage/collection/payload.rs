@@ -1,0 +1,264 @@
+//! Payload writes (set, overwrite, delete keys, clear), deletes by filter, and payload field
+//! indexes.
+//!
+//! ## Payload writes are logged as upserts
+//! A payload write picks its points (by id, or every live point a filter matches) under the
+//! writers' lock, computes each point's new payload, and logs the result as an upsert of
+//! those points with their current vectors. Replay therefore needs no filter evaluation and
+//! cannot pick different points than the original write did, whatever changed since; and a
+//! point in a sealed (immutable) segment moves to the write segment like any overwritten
+//! point. The cost is the vectors in the log record.
+//!
+//! ## Payload indexes
+//! The schema (key → kind) is part of the manifest and changes only under the checkpoint
+//! lock, committed before it takes effect. Index contents are derived data: each sealed
+//! segment builds its indexes from its payloads when it is sealed, loaded, or rebuilt, or when
+//! the schema changes. Until a segment has them, its filters are evaluated on the payloads,
+//! so results never depend on whether an index is ready.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::{lock, read, write, Collection};
+use crate::error::StorageError;
+use crate::models::{
+    parse_key, CreateFieldIndex, Payload, PayloadIndexInfo, PayloadSchemaType, PayloadUpdate,
+    PointId, PointStruct, PointsSelector, UpdateResult, UpdateStatus,
+};
+use crate::storage::codec::Operation;
+use crate::storage::field_index::FieldIndex;
+use crate::storage::select::FieldIndexes;
+
+/// Set `value` at the dotted object path `key` inside `payload`, creating objects on the way
+/// (a non-object in the way is replaced, as Qdrant does).
+fn object_at<'a>(payload: &'a mut Payload, key: &str) -> &'a mut Payload {
+    let mut here = payload;
+    for part in key.split('.') {
+        let slot = here
+            .entry(part.to_owned())
+            .or_insert_with(|| serde_json::Value::Object(Payload::new()));
+        if !slot.is_object() {
+            *slot = serde_json::Value::Object(Payload::new());
+        }
+        here = match slot {
+            serde_json::Value::Object(inner) => inner,
+            _ => unreachable!("made an object just above"),
+        };
+    }
+    here
+}
+
+/// The payload `update` gives a point whose payload is `old`.
+fn updated(update: &PayloadUpdate, old: Option<Payload>) -> Option<Payload> {
+    match update {
+        PayloadUpdate::Set(set) => {
+            let mut payload = old.unwrap_or_default();
+            let target = match &set.key {
+                Some(key) => object_at(&mut payload, key),
+                None => &mut payload,
+            };
+            for (k, v) in &set.payload {
+                target.insert(k.clone(), v.clone());
+            }
+            Some(payload)
+        }
+        PayloadUpdate::Overwrite(set) => match &set.key {
+            Some(key) => {
+                let mut payload = old.unwrap_or_default();
+                *object_at(&mut payload, key) = set.payload.clone();
+                Some(payload)
+            }
+            None => Some(set.payload.clone()),
+        },
+        PayloadUpdate::Delete(delete) => {
+            let mut payload = old?;
+            for key in &delete.keys {
+                crate::models::remove_path(&mut payload, &key.split('.').collect::<Vec<_>>());
+            }
+            Some(payload)
+        }
+        PayloadUpdate::Clear(_) => None,
+    }
+}
+
+fn check_key(what: &str, key: &str) -> Result<(), StorageError> {
+    parse_key(key)
+        .map(|_| ())
+        .map_err(|why| StorageError::BadRequest(format!("{what} \"{key}\": {why}")))
+}
+
+fn check_selector(selector: &PointsSelector) -> Result<(), StorageError> {
+    match selector {
+        PointsSelector::Points(_) => Ok(()),
+        PointsSelector::Filter(filter) => filter.validate().map_err(StorageError::from),
+    }
+}
+
+impl Collection {
+    /// Delete the selected points (by id, or every point a filter matches when the delete
+    /// runs); ids that do not exist are ignored.
+    pub fn delete(&self, selector: &PointsSelector) -> Result<UpdateResult, StorageError> {
+        check_selector(selector)?;
+        match selector {
+            PointsSelector::Points(ids) => self.write(Operation::Delete(ids.clone())),
+            PointsSelector::Filter(filter) => {
+                self.write_with(|state| Ok(Operation::Delete(self.matching_ids(state, filter))))
+            }
+        }
+    }
+
+    /// Change the payloads of the selected points: merge keys in, replace the payload, remove
+    /// keys, or clear it. Vectors are untouched. Missing ids are ignored.
+    pub fn update_payload(&self, update: &PayloadUpdate) -> Result<UpdateResult, StorageError> {
+        check_selector(update.selector())?;
+        match update {
+            PayloadUpdate::Set(set) | PayloadUpdate::Overwrite(set) => {
+                if let Some(key) = &set.key {
+                    if key.is_empty() || key.split('.').any(str::is_empty) {
+                        return Err(StorageError::BadRequest(format!(
+                            "payload key \"{key}\" must be object keys joined by dots"
+                        )));
+                    }
+                }
+            }
+            PayloadUpdate::Delete(delete) => {
+                for key in &delete.keys {
+                    check_key("payload key", key)?;
+                }
+            }
+            PayloadUpdate::Clear(_) => {}
+        }
+        self.write_with(|state| {
+            let ids: Vec<PointId> = match update.selector() {
+                PointsSelector::Points(ids) => {
+                    let mut seen = std::collections::HashSet::new();
+                    ids.iter().filter(|id| seen.insert(**id)).copied().collect()
+                }
+                PointsSelector::Filter(filter) => self.matching_ids(state, filter),
+            };
+            let points = ids
+                .into_iter()
+                .filter_map(|id| {
+                    let loc = state.index.get(&id)?;
+                    let data = &state.segments[loc.segment as usize].data;
+                    let offset = loc.offset as usize;
+                    Some(PointStruct {
+                        id,
+                        vector: data.vector(offset).to_vec(),
+                        payload: updated(update, data.payload(offset)),
+                    })
+                })
+                .collect();
+            Ok(Operation::Upsert(points))
+        })
+    }
+
+    /// Index payload key `field_name` as `field_schema` (replacing an index of another kind on
+    /// the same key). Persisted with the collection; sealed segments build it at once.
+    pub fn create_field_index(
+        &self,
+        request: &CreateFieldIndex,
+    ) -> Result<UpdateResult, StorageError> {
+        check_key("field_name", &request.field_name)?;
+        let kind = request.field_schema.0;
+        self.change_schema(|schema| {
+            schema.insert(request.field_name.clone(), kind);
+        })
+    }
+
+    /// Drop the index of payload key `field`; dropping one that does not exist is not an error.
+    pub fn delete_field_index(&self, field: &str) -> Result<UpdateResult, StorageError> {
+        self.change_schema(|schema| {
+            schema.remove(field);
+        })
+    }
+
+    fn change_schema(
+        &self,
+        change: impl FnOnce(&mut BTreeMap<String, PayloadSchemaType>),
+    ) -> Result<UpdateResult, StorageError> {
+        if let Some(reason) = &self.read_only {
+            return Err(StorageError::ReadOnly {
+                reason: reason.clone(),
+            });
+        }
+        {
+            let mut committed = lock(&self.checkpoint);
+            let mut manifest = committed.clone();
+            change(&mut manifest.payload_schema);
+            if manifest.payload_schema != committed.payload_schema {
+                if let Some(dir) = &self.dir {
+                    manifest.write(dir)?;
+                }
+                write(&self.state).schema = manifest.payload_schema.clone();
+                *committed = manifest;
+            }
+        }
+        self.refresh_field_indexes();
+        Ok(UpdateResult {
+            operation_id: lock(&self.writer).next_op.saturating_sub(1),
+            status: UpdateStatus::Completed,
+        })
+    }
+
+    /// Build the payload indexes of every sealed segment whose indexes do not fit the current
+    /// schema. Building happens without locks; a segment replaced meanwhile is skipped (its
+    /// replacement is built by the call that follows its commit).
+    pub(crate) fn refresh_field_indexes(&self) {
+        loop {
+            let todo = {
+                let state = read(&self.state);
+                let sealed = state.segments.len().saturating_sub(1);
+                state.segments[..sealed]
+                    .iter()
+                    .find(|s| !s.fields.fits(&state.schema))
+                    .map(|s| (s.id, s.data.clone(), state.schema.clone()))
+            };
+            let Some((id, data, schema)) = todo else {
+                return;
+            };
+            let built = Arc::new(FieldIndexes::build(&data, &schema));
+            let mut state = write(&self.state);
+            let current = state.schema == schema;
+            match state.segments.iter_mut().find(|s| s.id == id) {
+                Some(segment) if current => segment.fields = built,
+                // The schema changed meanwhile: the next round builds for the new one.
+                Some(_) => {}
+                None => {}
+            }
+        }
+    }
+
+    /// The payload schema with the number of live-or-recent points holding each indexed kind
+    /// of value: summed over sealed segments' indexes (which count points deleted since the
+    /// segment was sealed until it is vacuumed, as Qdrant's count does) and the write segment.
+    pub(super) fn payload_schema_info(&self) -> BTreeMap<String, PayloadIndexInfo> {
+        let state = read(&self.state);
+        let sealed = state.segments.len().saturating_sub(1);
+        state
+            .schema
+            .iter()
+            .map(|(key, kind)| {
+                let mut points = 0u64;
+                for (position, segment) in state.segments.iter().enumerate() {
+                    points += match segment.fields.get(key) {
+                        Some(index) if index.kind() == *kind => index.points() as u64,
+                        _ if position < sealed || segment.data.len() > 0 => {
+                            let data = &segment.data;
+                            FieldIndex::build(key, *kind, data.len(), |o| data.payload(o)).points()
+                                as u64
+                        }
+                        _ => 0,
+                    };
+                }
+                (
+                    key.clone(),
+                    PayloadIndexInfo {
+                        data_type: *kind,
+                        points,
+                    },
+                )
+            })
+            .collect()
+    }
+}
