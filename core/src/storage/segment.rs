@@ -159,6 +159,15 @@ impl SegmentData {
         }
     }
 
+    /// The payload at `offset`, borrowed when it is held parsed (the write segment) and
+    /// parsed when it is packed.
+    pub(crate) fn payload_ref(&self, offset: usize) -> Option<std::borrow::Cow<'_, Payload>> {
+        match &self.payloads {
+            Payloads::Owned(p) => p.get(offset)?.as_ref().map(std::borrow::Cow::Borrowed),
+            Payloads::Packed { .. } => self.payload(offset).map(std::borrow::Cow::Owned),
+        }
+    }
+
     fn owned_payloads(&mut self) -> &mut Vec<Option<Payload>> {
         if let Payloads::Packed { .. } = self.payloads {
             let all = (0..self.len()).map(|i| self.payload(i)).collect();

@@ -13,6 +13,7 @@
 //! All three agree with `filter::matches` (the reference semantics) on every live offset;
 //! `tests/filtered.rs` and the differential property test hold them to it.
 
+use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashSet};
 
@@ -326,7 +327,7 @@ impl<'a> Selector<'a> {
         self.check_filter_at(self.filter, offset, &payload)
     }
 
-    fn check_filter_at(&self, filter: &Filter, offset: u32, payload: &Lazy) -> bool {
+    fn check_filter_at(&self, filter: &Filter, offset: u32, payload: &Lazy<'a>) -> bool {
         let check = |c: &Condition| self.check_condition_at(c, offset, payload);
         if let Some(must) = &filter.must {
             if !must.iter().all(check) {
@@ -351,7 +352,7 @@ impl<'a> Selector<'a> {
         true
     }
 
-    fn check_condition_at(&self, condition: &Condition, offset: u32, payload: &Lazy) -> bool {
+    fn check_condition_at(&self, condition: &Condition, offset: u32, payload: &Lazy<'a>) -> bool {
         match condition {
             Condition::Field(field) => {
                 if let Some(answer) = self
@@ -369,11 +370,14 @@ impl<'a> Selector<'a> {
             Condition::Filter(filter) => return self.check_filter_at(filter, offset, payload),
             Condition::Nested(_) | Condition::IsEmpty(_) | Condition::IsNull(_) => {}
         }
-        let payload =
-            payload.get_or_init(|| self.data.payload(offset as usize).unwrap_or_default());
+        let payload = payload.get_or_init(|| self.data.payload_ref(offset as usize));
         let id = self.data.id(offset as usize);
-        check_condition(condition, Some(&id), payload)
+        match payload {
+            Some(payload) => check_condition(condition, Some(&id), payload),
+            None => check_condition(condition, Some(&id), &Payload::new()),
+        }
     }
 }
 
-type Lazy = OnceCell<Payload>;
+/// A point's payload, read once and only if a condition needs it.
+type Lazy<'a> = OnceCell<Option<Cow<'a, Payload>>>;
