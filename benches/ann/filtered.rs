@@ -19,13 +19,20 @@
 //!   exact-search limit of a filtered search is `full_scan_threshold` in points, here 1, so
 //!   every value held by 2 points or more gets a sub-graph; the sub-graph files on disk are
 //!   counted.
+//! - **Control build**: the same points without payloads or payload indexes, built the same
+//!   way in this process just before, so the time the sub-graphs add is seen in one run.
+//! - **Control search**: for each filter, a collection of its own holding only the matching
+//!   points (same ids, same config), searched without a filter at the same ef (engine, `runs`
+//!   passes): the recall an HNSW graph over just those points reaches, to tell a weak
+//!   sub-graph or filtered walk from a subset that is simply hard for HNSW.
 //! - **Sanity**: every filter searched exactly (`exact(true)`) through the engine must find at
 //!   least 0.999 of its ground truth.
 //! - **Search**: the built directory is reopened by each contender in turn (engine, rro-tokio,
 //!   rro-smol), `runs` interleaved rounds; in each, one pass over every query (after the
 //!   warm-up queries) for each ef (32, 64) and each filter (none first). QPS is the median of
-//!   the rounds; *QPS / unfiltered* divides by the same contender's unfiltered median at the
-//!   same ef. Every contender must return the same hits as the engine's first pass.
+//!   the rounds; *QPS / unfiltered* is the median over the rounds of the pass's QPS divided by
+//!   the same contender's unfiltered pass at the same ef in the same round (run just before
+//!   it, so slow phases of a noisy machine cancel out). Every contender must return the same hits as the engine's first pass.
 //! - **Fails** (exit code non-zero) when any recall@10 is below 0.8 or the exact check fails;
 //!   the targets are only reported.
 
@@ -46,8 +53,8 @@ use serde_json::Value;
 
 use super::report::{list, median, median_duration, ms, thousands, Contender};
 use super::{
-    create_config, data_dir, describe, engine_search, invalid, mib, normalized, recall, timed_pass,
-    Dataset, Sizes, TopK, BATCH, BUILD_THREADS, COLLECTION, DEBIAN, K,
+    build_engine, create_config, data_dir, describe, engine_search, invalid, mib, normalized,
+    recall, timed_pass, Dataset, Sizes, TopK, BATCH, BUILD_THREADS, COLLECTION, DEBIAN, K,
 };
 
 /// The `RRO_ANN_CHILD` value of this step.
@@ -123,6 +130,17 @@ struct Case {
 }
 
 impl Case {
+    fn empty() -> Case {
+        Case {
+            label: String::new(),
+            nominal: "",
+            filter: None,
+            matching: Vec::new(),
+            truth: Vec::new(),
+            min_ratio: None,
+        }
+    }
+
     fn request(&self, query: &[f32], ef: usize) -> SearchRequest {
         let request = SearchRequest::new(query.to_vec(), K).hnsw_ef(ef);
         match &self.filter {
@@ -223,9 +241,81 @@ fn filtered_truth(queries: &[Vec<f32>], base: &[f32], dim: usize, ids: &[u32]) -
 }
 
 // ---------------------------------------------------------------------------------------------
+// Control: the matching points alone
+
+/// Recall@10 and QPS of every ef over a collection of just one filter's matching points.
+struct Control {
+    /// `[ef]`: recall@10 and the QPS of each pass.
+    cells: Vec<Cell>,
+    build: Duration,
+}
+
+/// For each filtered case, a collection of its matching points only, searched unfiltered.
+fn controls(
+    data: &Dataset,
+    cases: &[Case],
+    base: &[f32],
+    dir: &Path,
+    sizes: &Sizes,
+) -> Vec<Control> {
+    let dim = data.dim;
+    cases
+        .iter()
+        .skip(1)
+        .enumerate()
+        .map(|(i, case)| {
+            let toc = TableOfContent::open(&Config::new(dir.join(format!("control-{i}"))))
+                .expect("open the engine");
+            toc.create_collection(COLLECTION, create_config(dim))
+                .expect("create the collection");
+            let collection = toc.collection(COLLECTION).expect("the collection");
+            for ids in case.matching.chunks(BATCH) {
+                let batch = ids
+                    .iter()
+                    .map(|&id| {
+                        let at = id as usize * dim;
+                        PointStruct::new(u64::from(id), base[at..at + dim].to_vec())
+                    })
+                    .collect();
+                collection.upsert(batch).expect("upsert");
+            }
+            let started = Instant::now();
+            collection.optimize(BUILD_THREADS).expect("optimize");
+            let build = started.elapsed();
+            let unfiltered = Case {
+                filter: None,
+                ..Case::empty()
+            };
+            let mut cells = vec![Cell::default(); EFS.len()];
+            for _ in 0..sizes.runs {
+                for (e, &ef) in EFS.iter().enumerate() {
+                    let pass = timed_pass(&data.queries, |q| {
+                        engine_search(&collection, unfiltered.request(q, ef))
+                    });
+                    cells[e].recall = recall(&pass.hits, &case.truth);
+                    cells[e].qps.push(pass.qps);
+                }
+            }
+            eprintln!(
+                "{CHILD}: control {}: built in {build:?}, recall {}",
+                case.label,
+                cells
+                    .iter()
+                    .map(|c| format!("{:.4}", c.recall))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            Control { cells, build }
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
 // Build
 
 struct Build {
+    /// `optimize` of the same points without payload indexes (control).
+    plain_optimize: Duration,
     create_indexes: Duration,
     insert: Duration,
     optimize: Duration,
@@ -242,6 +332,14 @@ struct Build {
 }
 
 fn build(data: &Dataset, payloads: Vec<Payload>, cases: &[Case], dir: &Path) -> Build {
+    let plain_optimize = {
+        let plain = dir.with_extension("plain");
+        let (toc, collection, build) = build_engine(data, &plain);
+        drop(collection);
+        drop(toc);
+        std::fs::remove_dir_all(&plain).expect("remove the control build");
+        build.index
+    };
     let shared_values = (
         shared(payloads.iter().map(|p| section(p).to_owned())),
         shared(payloads.iter().map(size)),
@@ -302,6 +400,7 @@ fn build(data: &Dataset, payloads: Vec<Payload>, cases: &[Case], dir: &Path) -> 
         })
         .collect();
     Build {
+        plain_optimize,
         create_indexes,
         insert,
         optimize,
@@ -505,6 +604,11 @@ fn print_build(data: &Dataset, cases: &[Case], build: &Build, truth_time: Durati
         build.flush.as_secs_f64()
     );
     println!(
+        "| control: `optimize({BUILD_THREADS})` of the same points without payloads or \
+         indexes, just before | {:.2} |",
+        build.plain_optimize.as_secs_f64()
+    );
+    println!(
         "\nAfter the build: {}; payload_schema {}. Sub-graph files (`hnsw-sub-*.bin`) on disk: \
          {} ({} MiB); values held by 2 points or more in the payloads: {} of `{SECTION}`, \
          {} of `{SIZE}`.\n",
@@ -551,6 +655,40 @@ fn target(case: &Case) -> String {
 }
 
 /// Print the table; returns the recall@10 values below the floor.
+fn print_controls(cases: &[Case], all: &[ContenderRuns], controls: &[Control]) {
+    println!(
+        "Control: each filter's matching points alone in a collection of their own (same ids, \
+         same config), searched without a filter through the engine, against the filtered \
+         search of the engine above:\n"
+    );
+    println!(
+        "| ef | Filter | Points | recall@{K}, filtered search | recall@{K}, own collection | \
+         QPS, filtered search | QPS, own collection | Own collection build, s |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|");
+    let engine = all
+        .iter()
+        .find(|r| r.contender == Contender::Engine)
+        .expect("the engine contender");
+    for (e, ef) in EFS.iter().enumerate() {
+        for (c, (case, control)) in cases.iter().skip(1).zip(controls).enumerate() {
+            let filtered = &engine.cells[e][c + 1];
+            let own = &control.cells[e];
+            println!(
+                "| {ef} | {} | {} | {:.4} | {:.4} | {} | {} | {:.2} |",
+                case.label,
+                thousands(case.matching.len() as f64),
+                filtered.recall,
+                own.recall,
+                thousands(median(&mut filtered.qps.clone())),
+                thousands(median(&mut own.qps.clone())),
+                control.build.as_secs_f64()
+            );
+        }
+    }
+    println!();
+}
+
 fn print_search(
     data: &Dataset,
     cases: &[Case],
@@ -559,7 +697,9 @@ fn print_search(
 ) -> Vec<String> {
     println!(
         "Filtered search, one query at a time, {} queries, top {K}; each contender reopens the \
-         built directory, {} interleaved round(s), QPS median of the rounds:\n",
+         built directory, {} interleaved round(s), QPS median of the rounds; QPS / \
+         unfiltered: median over the rounds of the pass's QPS over the unfiltered pass of the \
+         same contender, ef and round:\n",
         thousands(data.queries.len() as f64),
         sizes.runs
     );
@@ -575,8 +715,13 @@ fn print_search(
             for runs in all {
                 let cell = &runs.cells[e][c];
                 let qps = median(&mut cell.qps.clone());
-                let unfiltered = median(&mut runs.cells[e][0].qps.clone());
-                let ratio = qps / unfiltered;
+                let mut ratios: Vec<f64> = cell
+                    .qps
+                    .iter()
+                    .zip(&runs.cells[e][0].qps)
+                    .map(|(filtered, unfiltered)| filtered / unfiltered)
+                    .collect();
+                let ratio = median(&mut ratios);
                 let verdict = verdict(case, cell.recall, ratio);
                 rows += 1;
                 met += usize::from(verdict == "met");
@@ -651,20 +796,20 @@ pub fn child(sizes: &Sizes) {
             thousands(case.matching.len() as f64)
         );
     }
+    let root = tempfile::tempdir().expect("create a temporary directory");
     let started = Instant::now();
-    {
-        let base = base_vectors(&data);
-        for case in cases.iter_mut() {
-            case.truth = match case.filter {
-                None => data.truth.clone(),
-                Some(_) => filtered_truth(&data.queries, &base, data.dim, &case.matching),
-            };
-        }
+    let base = base_vectors(&data);
+    for case in cases.iter_mut() {
+        case.truth = match case.filter {
+            None => data.truth.clone(),
+            Some(_) => filtered_truth(&data.queries, &base, data.dim, &case.matching),
+        };
     }
     let truth_time = started.elapsed();
     eprintln!("{CHILD}: filtered ground truth in {truth_time:?}");
+    let controls = controls(&data, &cases, &base, root.path(), sizes);
+    drop(base);
 
-    let root = tempfile::tempdir().expect("create a temporary directory");
     let dir = root.path().join("filtered");
     let build = build(&data, payloads, &cases, &dir);
     let all = search_all(&data, &cases, &dir, sizes);
@@ -678,6 +823,7 @@ pub fn child(sizes: &Sizes) {
     );
     print_build(&data, &cases, &build, truth_time);
     let below_floor = print_search(&data, &cases, &all, sizes);
+    print_controls(&cases, &all, &controls);
     let exact_bad: Vec<String> = build
         .exact
         .iter()
