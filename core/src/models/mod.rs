@@ -4,6 +4,7 @@
 mod collection;
 mod filter;
 mod index;
+pub(crate) mod path;
 mod point;
 mod scroll;
 mod search;
@@ -34,6 +35,5 @@ pub use search::{
     GroupId, GroupsResult, PointGroup, RecommendExample, RecommendRequest, RecommendStrategy,
     ScoredPoint, SearchGroupsRequest, SearchParams, SearchRequest, SearchRequestBatch,
 };
-pub(crate) use selector::remove_path;
 pub use selector::{DeletePayload, PayloadUpdate, PointsSelector, SetPayload, WithPayloadSelector};
 pub use snapshot::SnapshotDescription;

@@ -8,7 +8,7 @@ use super::{Filter, Payload, PointId};
 
 /// Which part of the payload to return: `true` / `false`, a list of keys to include
 /// (`["city", "address.street"]` or `{"include": [...]}`), or keys to leave out
-/// (`{"exclude": [...]}`). Dotted keys reach into nested objects.
+/// (`{"exclude": [...]}`). Keys are filter keys: `a.b`, `a[].b`, `a[0]`, `"a.b"`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WithPayloadSelector {
     /// The whole payload (`true`) or none (`false`).
@@ -38,57 +38,16 @@ impl WithPayloadSelector {
             WithPayloadSelector::Enable(false) => None,
             WithPayloadSelector::Enable(true) => Some(payload.unwrap_or_default()),
             WithPayloadSelector::Include(keys) => {
-                let payload = payload.unwrap_or_default();
-                let mut out = Payload::new();
-                for key in keys {
-                    copy_path(&payload, &mut out, &key.split('.').collect::<Vec<_>>());
-                }
-                Some(out)
+                Some(super::path::include(&payload.unwrap_or_default(), keys))
             }
             WithPayloadSelector::Exclude(keys) => {
                 let mut payload = payload.unwrap_or_default();
                 for key in keys {
-                    remove_path(&mut payload, &key.split('.').collect::<Vec<_>>());
+                    super::path::remove(&mut payload, key);
                 }
                 Some(payload)
             }
         }
-    }
-}
-
-/// Copy the value at `path` (object keys) from `from` into `to`, creating the objects on the
-/// way; a missing key copies nothing.
-fn copy_path(from: &Payload, to: &mut Payload, path: &[&str]) {
-    let Some((first, rest)) = path.split_first() else {
-        return;
-    };
-    let Some(value) = from.get(*first) else {
-        return;
-    };
-    if rest.is_empty() {
-        to.insert((*first).to_owned(), value.clone());
-        return;
-    }
-    let serde_json::Value::Object(inner) = value else {
-        return;
-    };
-    let slot = to
-        .entry((*first).to_owned())
-        .or_insert_with(|| serde_json::Value::Object(Payload::new()));
-    if let serde_json::Value::Object(slot) = slot {
-        copy_path(inner, slot, rest);
-    }
-}
-
-/// Remove the value at `path` (object keys) from `payload`, if it is there.
-pub(crate) fn remove_path(payload: &mut Payload, path: &[&str]) {
-    let Some((first, rest)) = path.split_first() else {
-        return;
-    };
-    if rest.is_empty() {
-        payload.remove(*first);
-    } else if let Some(serde_json::Value::Object(inner)) = payload.get_mut(*first) {
-        remove_path(inner, rest);
     }
 }
 

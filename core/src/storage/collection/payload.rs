@@ -22,50 +22,35 @@ use std::sync::Arc;
 use super::{lock, read, write, Collection};
 use crate::error::StorageError;
 use crate::models::{
-    parse_key, CreateFieldIndex, Payload, PayloadIndexInfo, PayloadSchemaType, PayloadUpdate,
+    parse_key, path, CreateFieldIndex, Payload, PayloadIndexInfo, PayloadSchemaType, PayloadUpdate,
     PointId, PointStruct, PointsSelector, UpdateResult, UpdateStatus,
 };
 use crate::storage::codec::Operation;
 use crate::storage::field_index::FieldIndex;
 use crate::storage::select::FieldIndexes;
 
-/// Set `value` at the dotted object path `key` inside `payload`, creating objects on the way
-/// (a non-object in the way is replaced, as Qdrant does).
-fn object_at<'a>(payload: &'a mut Payload, key: &str) -> &'a mut Payload {
-    let mut here = payload;
-    for part in key.split('.') {
-        let slot = here
-            .entry(part.to_owned())
-            .or_insert_with(|| serde_json::Value::Object(Payload::new()));
-        if !slot.is_object() {
-            *slot = serde_json::Value::Object(Payload::new());
-        }
-        here = match slot {
-            serde_json::Value::Object(inner) => inner,
-            _ => unreachable!("made an object just above"),
-        };
-    }
-    here
-}
-
 /// The payload `update` gives a point whose payload is `old`.
 fn updated(update: &PayloadUpdate, old: Option<Payload>) -> Option<Payload> {
     match update {
         PayloadUpdate::Set(set) => {
             let mut payload = old.unwrap_or_default();
-            let target = match &set.key {
-                Some(key) => object_at(&mut payload, key),
-                None => &mut payload,
+            let mut merge = |target: &mut Payload| {
+                for (k, v) in &set.payload {
+                    target.insert(k.clone(), v.clone());
+                }
             };
-            for (k, v) in &set.payload {
-                target.insert(k.clone(), v.clone());
+            match &set.key {
+                Some(key) => path::for_each_object(&mut payload, key, &mut merge),
+                None => merge(&mut payload),
             }
             Some(payload)
         }
         PayloadUpdate::Overwrite(set) => match &set.key {
             Some(key) => {
                 let mut payload = old.unwrap_or_default();
-                *object_at(&mut payload, key) = set.payload.clone();
+                path::for_each_object(&mut payload, key, &mut |target| {
+                    *target = set.payload.clone();
+                });
                 Some(payload)
             }
             None => Some(set.payload.clone()),
@@ -73,7 +58,7 @@ fn updated(update: &PayloadUpdate, old: Option<Payload>) -> Option<Payload> {
         PayloadUpdate::Delete(delete) => {
             let mut payload = old?;
             for key in &delete.keys {
-                crate::models::remove_path(&mut payload, &key.split('.').collect::<Vec<_>>());
+                path::remove(&mut payload, key);
             }
             Some(payload)
         }
@@ -114,11 +99,7 @@ impl Collection {
         match update {
             PayloadUpdate::Set(set) | PayloadUpdate::Overwrite(set) => {
                 if let Some(key) = &set.key {
-                    if key.is_empty() || key.split('.').any(str::is_empty) {
-                        return Err(StorageError::BadRequest(format!(
-                            "payload key \"{key}\" must be object keys joined by dots"
-                        )));
-                    }
+                    check_key("payload key", key)?;
                 }
             }
             PayloadUpdate::Delete(delete) => {
