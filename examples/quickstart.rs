@@ -2,7 +2,10 @@
 //!
 //! Run with `cargo run --example quickstart`; run it twice to see the data survive.
 
-use rro::models::{Distance, GetPoints, PointStruct, SearchRequest, VectorParams};
+use rro::models::{
+    Condition, CreateFieldIndex, Distance, Filter, GetPoints, PayloadSchemaType, PointStruct,
+    PointsSelector, Range, ScrollRequest, SearchRequest, SetPayload, VectorParams,
+};
 
 fn main() -> Result<(), rro::RroError> {
     // The application's own runtime; rro runs its pools on threads of its own.
@@ -63,6 +66,47 @@ async fn run() -> Result<(), rro::RroError> {
             serde_json::Value::Object(hit.payload.clone().unwrap_or_default())
         );
     }
+
+    // Filters are Qdrant's JSON filters; an index on the field keeps them fast.
+    client
+        .create_field_index(
+            "films",
+            CreateFieldIndex::new("year", PayloadSchemaType::Integer),
+        )
+        .await?;
+    let recent = Filter::must([Condition::range("year", Range::default().gte(2000))]);
+    let hits = client
+        .search(
+            "films",
+            SearchRequest::new(vec![1.0, 0.0, 0.0, 0.0], 2).filter(recent.clone()),
+        )
+        .await?;
+    println!(
+        "nearest from 2000 on: {:?}",
+        hits.iter().map(|h| h.id.to_string()).collect::<Vec<_>>()
+    );
+    client
+        .set_payload(
+            "films",
+            SetPayload::new(
+                rro::payload!({"seen": true}),
+                PointsSelector::filter(recent),
+            ),
+        )
+        .await?;
+    let page = client
+        .scroll(
+            "films",
+            ScrollRequest::new(10).filter(Filter::must([Condition::matches("seen", true)])),
+        )
+        .await?;
+    println!(
+        "seen: {:?}",
+        page.points
+            .iter()
+            .map(|p| p.id.to_string())
+            .collect::<Vec<_>>()
+    );
 
     for point in client.get_points("films", GetPoints::new([3u64])).await? {
         println!(
