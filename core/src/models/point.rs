@@ -248,6 +248,13 @@ pub struct Record {
     pub order_value: Option<OrderValue>,
 }
 
+impl Record {
+    /// The returned unnamed vector, if any (`None` for named vectors).
+    pub fn plain_vector(&self) -> Option<&[f32]> {
+        self.vector.as_ref().and_then(VectorStruct::as_single)
+    }
+}
+
 /// A value points are ordered by: an integer (also date-times, as microseconds since the
 /// epoch) or a float.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

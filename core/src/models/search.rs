@@ -134,6 +134,13 @@ pub struct ScoredPoint {
     pub vector: Option<VectorStruct>,
 }
 
+impl ScoredPoint {
+    /// The returned unnamed vector, if any (`None` for named vectors).
+    pub fn plain_vector(&self) -> Option<&[f32]> {
+        self.vector.as_ref().and_then(VectorStruct::as_single)
+    }
+}
+
 /// A positive or negative example of a recommendation: a point id or a vector.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]

@@ -1872,8 +1872,9 @@ fn remove_stale_deletion_files(seg_dir: &Path, keep: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::{GetPoints, SearchRequest};
+    use crate::models::{GetPoints, SearchRequest, VectorParams};
     use crate::storage::distance::{score, Order};
+    use crate::storage::vector::normalize;
 
     /// Higher is better, whatever the distance.
     fn goodness(order: Order, score: f32) -> f32 {
@@ -1984,7 +1985,7 @@ mod tests {
         ));
         let got = c.get(&GetPoints::new([1u64, 2]).with_vector(true));
         assert_eq!(got.len(), 1);
-        assert_eq!(got[0].vector.as_deref(), Some(&[1.0, 1.0][..]));
+        assert_eq!(got[0].plain_vector(), Some(&[1.0, 1.0][..]));
     }
 
     #[test]
