@@ -68,7 +68,11 @@ impl Serialize for VectorsConfig {
 impl<'de> Deserialize<'de> for VectorsConfig {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = serde_json::Value::deserialize(deserializer)?;
-        let single = value.as_object().is_some_and(|o| o.contains_key("size"));
+        // `{"size": 4, ..}` is one space; a space may itself be named "size", whose value is
+        // then an object.
+        let single = value
+            .as_object()
+            .is_some_and(|o| o.get("size").is_some_and(serde_json::Value::is_number));
         if single {
             serde_json::from_value(value)
                 .map(VectorsConfig::Single)

@@ -182,6 +182,17 @@ impl Spaces {
                 let space = self.get("").map_err(|e| with_point(e, id))?;
                 self.put(row, space, vector, id)
             }
+            VectorStruct::Named(map) if !self.named => {
+                let names: Vec<String> = map.keys().map(|n| format!("\"{n}\"")).collect();
+                Err(with_point(
+                    StorageError::BadRequest(format!(
+                        "this collection has one unnamed vector, not named vectors ({}); send it \
+                         as a list of numbers",
+                        names.join(", ")
+                    )),
+                    id,
+                ))
+            }
             VectorStruct::Named(map) => {
                 for (name, vector) in map {
                     let space = self.get(name).map_err(|e| with_point(e, id))?;

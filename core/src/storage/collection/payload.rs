@@ -162,8 +162,15 @@ impl Collection {
             self.spaces.row(&point.id, &point.vector)?;
         }
         self.write_with(|state| {
-            let mut rows = Vec::with_capacity(request.points.len());
+            let mut rows: Vec<Row> = Vec::with_capacity(request.points.len());
+            // Several entries for one point add up, in request order.
+            let mut at: std::collections::HashMap<PointId, usize> = Default::default();
             for point in &request.points {
+                if let Some(&k) = at.get(&point.id) {
+                    self.spaces
+                        .fill(&mut rows[k].vector, &point.id, &point.vector)?;
+                    continue;
+                }
                 let Some(loc) = state.index.get(&point.id) else {
                     continue;
                 };
@@ -171,6 +178,7 @@ impl Collection {
                 let offset = loc.offset as usize;
                 let mut vector = data.vector(offset).to_vec();
                 self.spaces.fill(&mut vector, &point.id, &point.vector)?;
+                at.insert(point.id, rows.len());
                 rows.push(Row {
                     id: point.id,
                     vector,

@@ -475,7 +475,7 @@ impl Collection {
             let graph = graph.filter(|_| !exact && segment.live >= full_scan);
             let Some(filter) = &request.filter else {
                 if let Some(graph) = graph {
-                    let hits = graph.search(data.vectors(), self.dim, &query, wanted, ef, &live);
+                    let hits = graph.search(data.vectors(), space.dim, &query, wanted, ef, &live);
                     for (d, offset) in hits {
                         consider(d, data, position, offset as usize);
                     }
@@ -504,7 +504,7 @@ impl Collection {
                 };
                 let graph = sub.unwrap_or(graph);
                 let accept = |offset: u32| live(offset) && selector.check(offset);
-                let hits = graph.search(data.vectors(), self.dim, &query, wanted, ef, &accept);
+                let hits = graph.search(data.vectors(), space.dim, &query, wanted, ef, &accept);
                 for (d, offset) in hits {
                     consider(d, data, position, offset as usize);
                 }
