@@ -22,9 +22,9 @@ use std::future::Future;
 
 use crate::models::{
     CollectionInfo, CollectionsResponse, CountRequest, CreateCollection, CreateFieldIndex,
-    DeletePayload, GetPoints, GroupsResult, PointStruct, PointsSelector, RecommendRequest, Record,
-    ScoredPoint, ScrollRequest, ScrollResult, SearchGroupsRequest, SearchRequest, SetPayload,
-    UpdateResult,
+    DeletePayload, DeleteVectors, GetPoints, GroupsResult, PointStruct, PointsSelector,
+    RecommendRequest, Record, ScoredPoint, ScrollRequest, ScrollResult, SearchGroupsRequest,
+    SearchRequest, SetPayload, UpdateResult, UpdateVectors,
 };
 use crate::protocol::{Request, Response};
 use crate::{Config, HealthInfo, Result, RroClient, RroError, ShutdownReport};
@@ -164,6 +164,16 @@ impl BlockingClient {
         selector: PointsSelector,
     ) -> Result<UpdateResult> {
         block_on(self.client.clear_payload(collection, selector))
+    }
+
+    /// See [`RroClient::update_vectors`].
+    pub fn update_vectors(&self, collection: &str, request: UpdateVectors) -> Result<UpdateResult> {
+        block_on(self.client.update_vectors(collection, request))
+    }
+
+    /// See [`RroClient::delete_vectors`].
+    pub fn delete_vectors(&self, collection: &str, request: DeleteVectors) -> Result<UpdateResult> {
+        block_on(self.client.delete_vectors(collection, request))
     }
 
     /// See [`RroClient::create_field_index`].

@@ -55,7 +55,7 @@ async fn collections_round_trip(ctx: Ctx) {
     assert_eq!(info.points_count, 0);
     assert_eq!(
         info.config.params.vectors,
-        VectorParams::new(5, Distance::Euclid)
+        VectorParams::new(5, Distance::Euclid).into()
     );
 
     let again = client
@@ -123,7 +123,7 @@ async fn points_round_trip(ctx: Ctx) {
         [PointId::Num(2), PointId::Num(1)],
         "missing ids are left out, order is kept"
     );
-    assert_eq!(got[0].vector.as_deref(), Some(&[7.0, 8.0][..]));
+    assert_eq!(got[0].plain_vector(), Some(&[7.0, 8.0][..]));
     assert_eq!(got[0].payload.as_ref().unwrap()["v"], 2);
     assert_eq!(got[1].payload.as_ref().unwrap()["lang"], "en");
 
@@ -192,7 +192,7 @@ async fn search_round_trip(ctx: Ctx) {
     assert!((hits[0].score - 1.0).abs() < 1e-6);
     assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
     assert_eq!(hits[1].payload.as_ref().unwrap()["i"], 1);
-    let stored = hits[2].vector.as_ref().unwrap();
+    let stored = hits[2].plain_vector().unwrap();
     assert!(
         (stored[0].hypot(stored[1]) - 1.0).abs() < 1e-6,
         "cosine vectors are stored normalised"
@@ -337,7 +337,7 @@ async fn bad_input_is_a_typed_error_and_changes_nothing(ctx: Ctx) {
         .get_points("v", GetPoints::new([1u64]).with_vector(true))
         .await
         .unwrap();
-    assert_eq!(kept[0].vector.as_deref(), Some(&[1.0, 0.0, 0.0][..]));
+    assert_eq!(kept[0].plain_vector(), Some(&[1.0, 0.0, 0.0][..]));
 
     let unknown = RroError::Storage(StorageError::CollectionNotFound {
         name: "nope".into(),

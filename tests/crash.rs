@@ -497,7 +497,7 @@ impl Suite {
                 "{name} round {round}: new point not readable"
             );
             assert_eq!(
-                back[0].vector.as_deref(),
+                back[0].plain_vector(),
                 Some(&vector_for(parent_id, parent_gen)[..])
             );
             assert_eq!(
@@ -556,8 +556,7 @@ impl Suite {
                         describe(id, known)
                     );
                     let vector = record
-                        .vector
-                        .as_ref()
+                        .plain_vector()
                         .unwrap_or_else(|| panic!("no vector: {}", describe(id, known)));
                     let expected = vector_for(id, gen);
                     assert!(

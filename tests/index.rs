@@ -186,10 +186,7 @@ async fn search_parameters_and_batches(ctx: Ctx) {
     let PointId::Num(first_id) = first.id else {
         panic!("numeric ids only")
     };
-    assert_eq!(
-        first.vector.as_deref(),
-        Some(&points[first_id as usize].1[..])
-    );
+    assert_eq!(first.plain_vector(), Some(&points[first_id as usize].1[..]));
 
     // A batch answers like the single searches, in order.
     let queries: Vec<SearchRequest> = (0..5)
@@ -399,7 +396,7 @@ async fn searches_stay_exact_while_the_optimizer_swaps_segments(ctx: Ctx) {
             panic!("numeric ids only")
         };
         assert!(!deleted.contains(&id));
-        assert_eq!(record.vector.as_deref(), Some(&all[id as usize].1[..]));
+        assert_eq!(record.plain_vector(), Some(&all[id as usize].1[..]));
     }
     client.shutdown().await.unwrap();
 }
@@ -529,7 +526,10 @@ async fn bad_index_settings_are_refused(ctx: Ctx) {
     client.create_collection("b", create).await.unwrap();
     let info = client.collection_info("b").await.unwrap();
     assert_eq!(info.config.hnsw_config.m, 32);
-    assert_eq!(info.config.params.vectors.on_disk, Some(true));
+    assert_eq!(
+        info.config.params.vectors.get("").and_then(|v| v.on_disk),
+        Some(true)
+    );
     assert_eq!(info.config.optimizer_config.indexing_threshold, Some(0));
     client.shutdown().await.unwrap();
 }

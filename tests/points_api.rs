@@ -867,8 +867,8 @@ async fn assert_model(
             "{what}: point {id}"
         );
         assert_eq!(
-            record.vector.as_ref(),
-            vectors.get(&id),
+            record.plain_vector(),
+            vectors.get(&id).map(Vec::as_slice),
             "{what}: vector {id}"
         );
     }
@@ -1516,7 +1516,7 @@ async fn scroll_pages_through_matching_points(ctx: Ctx) {
             record.payload,
             Some(obj(json!({"a": p["a"], "meta": {"x": p["meta"]["x"]}})))
         );
-        assert_eq!(record.vector.as_ref(), Some(v));
+        assert_eq!(record.plain_vector(), Some(v.as_slice()));
     }
     let page = client
         .scroll(
@@ -2246,7 +2246,7 @@ async fn filtered_search_is_exact_brute_force(ctx: Ctx) {
             .exact(true)
             .filter(filter.clone());
         request.with_payload = selector;
-        request.with_vector = Some(vector);
+        request.with_vector = Some(vector.into());
         client.search("cos", request)
     };
     let plain = search(None, false).await.unwrap();
@@ -2262,7 +2262,7 @@ async fn filtered_search_is_exact_brute_force(ctx: Ctx) {
         assert_eq!(hit.score, bare.score);
         let p = by_id[&hit.id];
         assert_eq!(hit.payload.as_ref(), Some(&p.payload));
-        let stored = hit.vector.as_ref().expect("vector");
+        let stored = hit.plain_vector().expect("vector");
         let want = normalized(&p.vector);
         assert!(
             stored.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-5),
@@ -2907,7 +2907,7 @@ async fn everything_survives_a_restart(ctx: Ctx) {
     for (record, p) in before.records.iter().zip(&pts) {
         assert_eq!(record.id, num(p.id));
         assert_eq!(record.payload.as_ref(), Some(&p.payload), "point {}", p.id);
-        assert_eq!(record.vector.as_ref(), Some(&p.vector));
+        assert_eq!(record.plain_vector(), Some(p.vector.as_slice()));
     }
     for (name, count) in &before.counts {
         let case = cases().into_iter().find(|c| c.name == *name).unwrap();

@@ -4,7 +4,7 @@
 
 use rro::models::{
     CollectionsResponse, CreateCollection, Distance, GetPoints, PointId, PointsSelector,
-    ScoredPoint, SearchRequest, UpdateResult, UpdateStatus, UpsertPoints,
+    ScoredPoint, SearchRequest, UpdateResult, UpdateStatus, UpsertPoints, VectorParams,
 };
 use serde_json::json;
 
@@ -13,8 +13,8 @@ fn create_collection_body() {
     let body: CreateCollection =
         serde_json::from_value(json!({"vectors": {"size": 300, "distance": "Cosine"}})).unwrap();
     assert_eq!(
-        (body.vectors.size, body.vectors.distance),
-        (300, Distance::Cosine)
+        body.vectors,
+        VectorParams::new(300, Distance::Cosine).into()
     );
     for (name, distance) in [
         ("Dot", Distance::Dot),
@@ -90,7 +90,7 @@ fn search_request_body_defaults_like_qdrant() {
 fn retrieve_and_delete_bodies() {
     let get: GetPoints = serde_json::from_value(json!({"ids": [0, 3, 100]})).unwrap();
     assert!(
-        get.with_payload.is_enabled() && !get.with_vector,
+        get.with_payload.is_enabled() && !get.with_vector.is_enabled(),
         "Qdrant returns payloads but not vectors by default"
     );
     let delete: PointsSelector = serde_json::from_value(json!({"points": [0, 3, 100]})).unwrap();

@@ -13,9 +13,10 @@ use crate::error::{Result, RroError};
 use crate::instance::{self, ShutdownReport, Status};
 use crate::models::{
     CollectionInfo, CollectionsResponse, CountRequest, CreateCollection, CreateFieldIndex,
-    DeletePayload, GetPoints, GroupsResult, PayloadUpdate, PointStruct, PointsSelector,
-    RecommendRequest, Record, ScoredPoint, ScrollRequest, ScrollResult, SearchGroupsRequest,
-    SearchRequest, SetPayload, SnapshotDescription, UpdateResult, UpsertPoints,
+    DeletePayload, DeleteVectors, GetPoints, GroupsResult, PayloadUpdate, PointStruct,
+    PointsSelector, RecommendRequest, Record, ScoredPoint, ScrollRequest, ScrollResult,
+    SearchGroupsRequest, SearchRequest, SetPayload, SnapshotDescription, UpdateResult,
+    UpdateVectors, UpsertPoints,
 };
 use crate::protocol::{
     AdminRequest, CollectionRequest, HealthInfo, Message, PointsRequest, QueryRequest, Request,
@@ -347,6 +348,33 @@ impl RroClient {
     ) -> Result<UpdateResult> {
         self.update_payload(collection, PayloadUpdate::Clear(selector))
             .await
+    }
+
+    /// Replace some vectors of existing points of `collection` (named ones by name); their
+    /// other vectors and payloads stay.
+    pub async fn update_vectors(
+        &self,
+        collection: &str,
+        request: UpdateVectors,
+    ) -> Result<UpdateResult> {
+        let request = PointsRequest::UpdateVectors {
+            collection: collection.to_owned(),
+            request,
+        };
+        expect_response!(self.request(Request::Points(request)).await?, Response::Update(r) => r)
+    }
+
+    /// Remove named vectors from the selected points of `collection`.
+    pub async fn delete_vectors(
+        &self,
+        collection: &str,
+        request: DeleteVectors,
+    ) -> Result<UpdateResult> {
+        let request = PointsRequest::DeleteVectors {
+            collection: collection.to_owned(),
+            request,
+        };
+        expect_response!(self.request(Request::Points(request)).await?, Response::Update(r) => r)
     }
 
     /// Index a payload key of `collection`, so that filters on it and `order_by` are fast.

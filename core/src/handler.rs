@@ -96,6 +96,24 @@ pub(crate) async fn handle(
                 ctx.optimizer.kick(&collection);
                 Response::Update(result)
             }
+            PointsRequest::UpdateVectors {
+                collection,
+                request,
+            } => {
+                let collection = toc.collection(&collection)?;
+                let result = collection.update_vectors(&request)?;
+                ctx.optimizer.kick(&collection);
+                Response::Update(result)
+            }
+            PointsRequest::DeleteVectors {
+                collection,
+                request,
+            } => {
+                let collection = toc.collection(&collection)?;
+                let result = collection.delete_vectors(&request)?;
+                ctx.optimizer.kick(&collection);
+                Response::Update(result)
+            }
             PointsRequest::CreateFieldIndex {
                 collection,
                 request,

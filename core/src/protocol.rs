@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::RroError;
 use crate::models::{
     CollectionInfo, CollectionsResponse, CountRequest, CountResult, CreateCollection,
-    CreateFieldIndex, GetPoints, GroupsResult, PayloadUpdate, PointsSelector, RecommendRequest,
-    Record, ScoredPoint, ScrollRequest, ScrollResult, SearchGroupsRequest, SearchRequest,
-    SnapshotDescription, UpdateResult, UpsertPoints,
+    CreateFieldIndex, DeleteVectors, GetPoints, GroupsResult, PayloadUpdate, PointsSelector,
+    RecommendRequest, Record, ScoredPoint, ScrollRequest, ScrollResult, SearchGroupsRequest,
+    SearchRequest, SnapshotDescription, UpdateResult, UpdateVectors, UpsertPoints,
 };
 use crate::runtime::Pool;
 
@@ -115,6 +115,20 @@ pub enum PointsRequest {
         collection: String,
         /// The change and the points it applies to.
         update: PayloadUpdate,
+    },
+    /// Replace some vectors of points.
+    UpdateVectors {
+        /// The collection.
+        collection: String,
+        /// The points and their new vectors.
+        request: UpdateVectors,
+    },
+    /// Remove named vectors from points.
+    DeleteVectors {
+        /// The collection.
+        collection: String,
+        /// The names and the points.
+        request: DeleteVectors,
     },
     /// Create a payload field index.
     CreateFieldIndex {
@@ -246,6 +260,8 @@ impl Request {
                 PointsRequest::Upsert { .. }
                 | PointsRequest::Delete { .. }
                 | PointsRequest::UpdatePayload { .. }
+                | PointsRequest::UpdateVectors { .. }
+                | PointsRequest::DeleteVectors { .. }
                 | PointsRequest::CreateFieldIndex { .. }
                 | PointsRequest::DeleteFieldIndex { .. },
             ) => Pool::Update,

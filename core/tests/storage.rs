@@ -20,7 +20,7 @@ fn open(dir: &Path) -> TableOfContent {
 }
 
 fn point(id: u64, dim: usize) -> PointStruct {
-    let vector = (0..dim).map(|j| (id as f32) * 0.5 + j as f32).collect();
+    let vector: Vec<f32> = (0..dim).map(|j| (id as f32) * 0.5 + j as f32).collect();
     PointStruct::new(id, vector)
         .with_payload(rro_core::payload!({ "id": id, "tag": format!("t{id}") }))
 }
@@ -120,8 +120,8 @@ fn every_operation_survives_restart_with_and_without_checkpoint() {
         toc.collection("cos")
             .unwrap()
             .get(&GetPoints::new([1u64]).with_vector(true))[0]
-            .vector,
-        Some(vec![0.6, 0.8, 0.0]),
+            .plain_vector(),
+        Some(&[0.6, 0.8, 0.0][..]),
         "cosine vectors are stored normalised, bit for bit"
     );
     let versions_before: Vec<u64> = search_versions(&toc);
@@ -356,7 +356,7 @@ fn bad_batches_change_nothing_on_disk_either() {
     let toc = open(dir.path());
     let c = toc.collection("c").unwrap();
     let mut bad = point(100, 4);
-    bad.vector[2] = f32::INFINITY;
+    bad.vector = vec![0.0, 1.0, f32::INFINITY, 3.0].into();
     assert!(matches!(
         c.upsert(vec![point(101, 4), bad]),
         Err(StorageError::NonFiniteVector { .. })
@@ -467,7 +467,10 @@ fn a_damaged_index_file_is_rebuilt_not_fatal() {
         },
     );
     let points: Vec<PointStruct> = (0..300u64)
-        .map(|i| PointStruct::new(i, (0..8).map(|j| ((i * 8 + j) as f32).sin()).collect()))
+        .map(|i| {
+            let vector: Vec<f32> = (0..8).map(|j| ((i * 8 + j) as f32).sin()).collect();
+            PointStruct::new(i, vector)
+        })
         .collect();
     {
         let toc = TableOfContent::open(&config(dir.path())).unwrap();
@@ -497,7 +500,10 @@ fn a_damaged_index_file_is_rebuilt_not_fatal() {
         assert_eq!(c.count(), 300, "{damage}");
         assert_eq!(c.info().indexed_vectors_count, 0, "{damage}");
         let hits = c
-            .search(&SearchRequest::new(points[7].vector.clone(), 1), &|| false)
+            .search(
+                &SearchRequest::new(points[7].vector.as_single().unwrap().to_vec(), 1),
+                &|| false,
+            )
             .unwrap()
             .unwrap();
         assert_eq!(hits[0].id, PointId::Num(7), "{damage}");
@@ -581,7 +587,8 @@ mod model {
                         t.collection("m").unwrap().upsert(batch.clone()).unwrap();
                         for p in batch {
                             let id = match p.id { PointId::Num(n) => n, PointId::Uuid(_) => unreachable!() };
-                            model.insert(id, (p.vector, p.payload.map(serde_json::Value::Object)));
+                            let vector = p.vector.as_single().unwrap_or_default().to_vec();
+                            model.insert(id, (vector, p.payload.map(serde_json::Value::Object)));
                         }
                     }
                     Op::Delete(ids) => {
@@ -605,8 +612,9 @@ mod model {
                 let got = t.collection("m").unwrap().get(&GetPoints::new(0..40u64).with_vector(true));
                 let got: BTreeMap<u64, (Vec<f32>, Option<serde_json::Value>)> = got.into_iter().map(|r| {
                     let id = match r.id { PointId::Num(n) => n, PointId::Uuid(_) => unreachable!() };
+                    let vector = r.plain_vector().unwrap_or_default().to_vec();
                     let payload = r.payload.filter(|p| !p.is_empty()).map(serde_json::Value::Object);
-                    (id, (r.vector.unwrap_or_default(), payload))
+                    (id, (vector, payload))
                 }).collect();
                 prop_assert_eq!(&got, &model);
                 prop_assert_eq!(t.collection("m").unwrap().count(), model.len() as u64);

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::VectorsConfig;
+
 /// How vectors are compared. Names and JSON spelling follow Qdrant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Distance {
@@ -118,7 +120,7 @@ pub const DEFAULT_MAX_SEGMENT_SIZE_KB: usize = 200_000;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreateCollection {
     /// The collection's vector space.
-    pub vectors: VectorParams,
+    pub vectors: VectorsConfig,
     /// The HNSW index parameters (defaults when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hnsw_config: Option<HnswConfig>,
@@ -129,9 +131,9 @@ pub struct CreateCollection {
 
 impl CreateCollection {
     /// A collection of `vectors` with default index and optimizer settings.
-    pub fn new(vectors: VectorParams) -> Self {
+    pub fn new(vectors: impl Into<VectorsConfig>) -> Self {
         CreateCollection {
-            vectors,
+            vectors: vectors.into(),
             hnsw_config: None,
             optimizers_config: None,
         }
@@ -172,7 +174,7 @@ pub enum CollectionStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CollectionParams {
     /// The collection's vector space.
-    pub vectors: VectorParams,
+    pub vectors: VectorsConfig,
 }
 
 /// `config` of a collection's info.

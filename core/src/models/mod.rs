@@ -10,6 +10,7 @@ mod scroll;
 mod search;
 mod selector;
 mod snapshot;
+mod vectors;
 
 pub use collection::{
     CollectionConfig, CollectionDescription, CollectionInfo, CollectionParams, CollectionStatus,
@@ -37,3 +38,7 @@ pub use search::{
 };
 pub use selector::{DeletePayload, PayloadUpdate, PointsSelector, SetPayload, WithPayloadSelector};
 pub use snapshot::SnapshotDescription;
+pub use vectors::{
+    DeleteVectors, NamedVectorStruct, PointVectors, UpdateVectors, VectorStruct, VectorsConfig,
+    WithVectorSelector,
+};

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{Filter, WithPayloadSelector};
+use super::{Filter, VectorStruct, WithPayloadSelector, WithVectorSelector};
 
 /// A point's JSON payload: always a JSON object.
 pub type Payload = serde_json::Map<String, serde_json::Value>;
@@ -112,8 +112,9 @@ impl<'de> Deserialize<'de> for PointId {
 pub struct PointStruct {
     /// The point's id; an upsert replaces any point with the same id.
     pub id: PointId,
-    /// The point's vector; its length must be the collection's vector size.
-    pub vector: Vec<f32>,
+    /// The point's vector (`[..]`), or its named vectors (`{"image": [..]}`) in a collection
+    /// with named vectors; each must have its space's size.
+    pub vector: VectorStruct,
     /// The point's payload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload: Option<Payload>,
@@ -121,10 +122,10 @@ pub struct PointStruct {
 
 impl PointStruct {
     /// A point with `id`, `vector` and no payload.
-    pub fn new(id: impl Into<PointId>, vector: Vec<f32>) -> Self {
+    pub fn new(id: impl Into<PointId>, vector: impl Into<VectorStruct>) -> Self {
         PointStruct {
             id: id.into(),
-            vector,
+            vector: vector.into(),
             payload: None,
         }
     }
@@ -170,9 +171,9 @@ pub struct GetPoints {
     /// Which payload keys to return (Qdrant's default: the whole payload).
     #[serde(default = "payload_by_default")]
     pub with_payload: WithPayloadSelector,
-    /// Whether to return vectors (Qdrant's default: no).
-    #[serde(default)]
-    pub with_vector: bool,
+    /// Which vectors to return (Qdrant's default: none).
+    #[serde(default = "no_vectors")]
+    pub with_vector: WithVectorSelector,
 }
 
 impl GetPoints {
@@ -181,13 +182,13 @@ impl GetPoints {
         GetPoints {
             ids: ids.into_iter().map(Into::into).collect(),
             with_payload: WithPayloadSelector::Enable(true),
-            with_vector: false,
+            with_vector: WithVectorSelector::Enable(false),
         }
     }
 
-    /// Whether to return vectors.
-    pub fn with_vector(mut self, yes: bool) -> Self {
-        self.with_vector = yes;
+    /// Which vectors to return: `true`, `false`, or names.
+    pub fn with_vector(mut self, selector: impl Into<WithVectorSelector>) -> Self {
+        self.with_vector = selector.into();
         self
     }
 
@@ -200,6 +201,10 @@ impl GetPoints {
 
 fn default_true() -> bool {
     true
+}
+
+fn no_vectors() -> WithVectorSelector {
+    WithVectorSelector::Enable(false)
 }
 
 fn payload_by_default() -> WithPayloadSelector {
@@ -235,12 +240,19 @@ pub struct Record {
     /// The payload, when asked for.
     #[serde(default)]
     pub payload: Option<Payload>,
-    /// The stored vector (normalised, for Cosine collections), when asked for.
+    /// The stored vector or named vectors (normalised, for Cosine spaces), when asked for.
     #[serde(default)]
-    pub vector: Option<Vec<f32>>,
+    pub vector: Option<VectorStruct>,
     /// The value a scroll with `order_by` sorted this point by.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_value: Option<OrderValue>,
+}
+
+impl Record {
+    /// The returned unnamed vector, if any (`None` for named vectors).
+    pub fn plain_vector(&self) -> Option<&[f32]> {
+        self.vector.as_ref().and_then(VectorStruct::as_single)
+    }
 }
 
 /// A value points are ordered by: an integer (also date-times, as microseconds since the

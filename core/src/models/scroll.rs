@@ -3,7 +3,7 @@
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 
-use super::{Filter, PointId, Record, WithPayloadSelector};
+use super::{Filter, PointId, Record, WithPayloadSelector, WithVectorSelector};
 
 /// Body of `POST /collections/{name}/points/scroll`:
 /// `{"filter": {...}, "limit": 10, "offset": 42, "with_payload": true}`.
@@ -23,7 +23,7 @@ pub struct ScrollRequest {
     pub with_payload: Option<WithPayloadSelector>,
     /// Whether to return vectors (default: no).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub with_vector: Option<bool>,
+    pub with_vector: Option<WithVectorSelector>,
     /// Order by a payload field with an integer, float or datetime index instead of by id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_by: Option<OrderBy>,
@@ -60,8 +60,8 @@ impl ScrollRequest {
     }
 
     /// Whether to return vectors.
-    pub fn with_vector(mut self, yes: bool) -> Self {
-        self.with_vector = Some(yes);
+    pub fn with_vector(mut self, selector: impl Into<WithVectorSelector>) -> Self {
+        self.with_vector = Some(selector.into());
         self
     }
 

@@ -2,14 +2,18 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Filter, Payload, PointId, WithPayloadSelector};
+use super::{
+    Filter, NamedVectorStruct, Payload, PointId, VectorStruct, WithPayloadSelector,
+    WithVectorSelector,
+};
 
 /// Body of `POST /collections/{name}/points/search`:
 /// `{"vector": [0.2, 0.1], "limit": 3, "with_payload": true}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchRequest {
-    /// The query vector; its length must be the collection's vector size.
-    pub vector: Vec<f32>,
+    /// The query vector (`[..]`), or `{"name": "image", "vector": [..]}` for a named space;
+    /// its length must be the space's vector size.
+    pub vector: NamedVectorStruct,
     /// How many results to return at most.
     pub limit: usize,
     /// Only points this filter matches.
@@ -23,7 +27,7 @@ pub struct SearchRequest {
     pub with_payload: Option<WithPayloadSelector>,
     /// Whether to return vectors (default: no).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub with_vector: Option<bool>,
+    pub with_vector: Option<WithVectorSelector>,
     /// Leave out results worse than this score (below it for Cosine/Dot, above it for
     /// Euclid/Manhattan, whose scores are distances).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -55,9 +59,9 @@ pub struct SearchRequestBatch {
 
 impl SearchRequest {
     /// The `limit` nearest points to `vector`, without payloads or vectors.
-    pub fn new(vector: Vec<f32>, limit: usize) -> Self {
+    pub fn new(vector: impl Into<NamedVectorStruct>, limit: usize) -> Self {
         SearchRequest {
-            vector,
+            vector: vector.into(),
             limit,
             filter: None,
             offset: None,
@@ -94,9 +98,9 @@ impl SearchRequest {
         self
     }
 
-    /// Whether to return vectors.
-    pub fn with_vector(mut self, yes: bool) -> Self {
-        self.with_vector = Some(yes);
+    /// Which vectors to return: `true`, `false`, or names.
+    pub fn with_vector(mut self, selector: impl Into<WithVectorSelector>) -> Self {
+        self.with_vector = Some(selector.into());
         self
     }
 
@@ -125,9 +129,16 @@ pub struct ScoredPoint {
     /// The payload, when asked for.
     #[serde(default)]
     pub payload: Option<Payload>,
-    /// The stored vector, when asked for.
+    /// The stored vector or named vectors, when asked for.
     #[serde(default)]
-    pub vector: Option<Vec<f32>>,
+    pub vector: Option<VectorStruct>,
+}
+
+impl ScoredPoint {
+    /// The returned unnamed vector, if any (`None` for named vectors).
+    pub fn plain_vector(&self) -> Option<&[f32]> {
+        self.vector.as_ref().and_then(VectorStruct::as_single)
+    }
 }
 
 /// A positive or negative example of a recommendation: a point id or a vector.
@@ -200,6 +211,9 @@ pub struct RecommendRequest {
     /// Only points this filter matches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<Filter>,
+    /// The named vector space to recommend in (default: the unnamed one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub using: Option<String>,
     /// How to search.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub params: Option<SearchParams>,
@@ -213,7 +227,7 @@ pub struct RecommendRequest {
     pub with_payload: Option<WithPayloadSelector>,
     /// Whether to return vectors (default: no).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub with_vector: Option<bool>,
+    pub with_vector: Option<WithVectorSelector>,
     /// Leave out results worse than this score.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score_threshold: Option<f32>,
@@ -230,6 +244,7 @@ impl RecommendRequest {
             negative: Vec::new(),
             strategy: None,
             filter: None,
+            using: None,
             params: None,
             limit,
             offset: None,
@@ -259,14 +274,20 @@ impl RecommendRequest {
         self.with_payload = Some(selector.into());
         self
     }
+
+    /// Recommend in the named vector space `name`.
+    pub fn using(mut self, name: impl Into<String>) -> Self {
+        self.using = Some(name.into());
+        self
+    }
 }
 
 /// Body of `POST /collections/{name}/points/search/groups`: the best `limit` groups of points
 /// sharing a value at `group_by`, up to `group_size` hits each.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchGroupsRequest {
-    /// The query vector.
-    pub vector: Vec<f32>,
+    /// The query vector (named, for a named space).
+    pub vector: NamedVectorStruct,
     /// Only points this filter matches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<Filter>,
@@ -278,7 +299,7 @@ pub struct SearchGroupsRequest {
     pub with_payload: Option<WithPayloadSelector>,
     /// Whether to return vectors (default: no).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub with_vector: Option<bool>,
+    pub with_vector: Option<WithVectorSelector>,
     /// Leave out results worse than this score.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score_threshold: Option<f32>,
@@ -294,13 +315,13 @@ pub struct SearchGroupsRequest {
 impl SearchGroupsRequest {
     /// The `limit` best groups by `group_by`, `group_size` hits each.
     pub fn new(
-        vector: Vec<f32>,
+        vector: impl Into<NamedVectorStruct>,
         group_by: impl Into<String>,
         group_size: usize,
         limit: usize,
     ) -> Self {
         SearchGroupsRequest {
-            vector,
+            vector: vector.into(),
             filter: None,
             params: None,
             with_payload: None,

@@ -14,13 +14,22 @@
 //! bit-identical vectors without redoing either. A decoder never trusts a count or length:
 //! each is checked against the bytes that remain before anything is allocated.
 
-use crate::models::{Payload, PointId, PointStruct};
+use crate::models::{Payload, PointId};
+
+/// A point as stored and logged: its id, its row (all its vectors side by side, see
+/// `space.rs`) and its payload.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Row {
+    pub(crate) id: PointId,
+    pub(crate) vector: Vec<f32>,
+    pub(crate) payload: Option<Payload>,
+}
 
 /// A write, as logged and replayed.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Operation {
     /// Insert or replace these points (already validated).
-    Upsert(Vec<PointStruct>),
+    Upsert(Vec<Row>),
     /// Delete these points.
     Delete(Vec<PointId>),
 }
@@ -97,7 +106,7 @@ impl Operation {
                             format!("payload at byte {at} is not a JSON object: {e}")
                         })?)
                     };
-                    points.push(PointStruct {
+                    points.push(Row {
                         id,
                         vector,
                         payload,
@@ -223,9 +232,16 @@ mod tests {
         let uuid = uuid::Uuid::from_u128(0x1234_5678_9abc_def0_1234_5678_9abc_def0);
         vec![
             Operation::Upsert(vec![
-                PointStruct::new(7u64, vec![1.5, -0.0, f32::MIN_POSITIVE])
-                    .with_payload(crate::payload!({"a": [1, "x"], "b": null})),
-                PointStruct::new(uuid, vec![0.0, 1.0, 2.0]),
+                Row {
+                    id: PointId::Num(7),
+                    vector: vec![1.5, -0.0, f32::MIN_POSITIVE],
+                    payload: Some(crate::payload!({"a": [1, "x"], "b": null})),
+                },
+                Row {
+                    id: PointId::Uuid(uuid),
+                    vector: vec![0.0, 1.0, 2.0],
+                    payload: None,
+                },
             ]),
             Operation::Upsert(vec![]),
             Operation::Delete(vec![PointId::Num(u64::MAX), PointId::Uuid(uuid)]),

@@ -2,9 +2,10 @@
 //! and its file `hnsw.bin`.
 //!
 //! The graph's nodes are the segment's offsets `0..len`; it stores links only, never vectors.
-//! Callers pass the segment's flat vector slice (`len * dim` f32, possibly memory-mapped) to
-//! every [`HnswBuilder::insert`] and [`HnswGraph::search`]. Offsets that were never inserted
-//! (points deleted before the index was built) have no links and are never reached. Which
+//! Callers pass the segment's flat slice of rows (`len * stride` f32, possibly memory-mapped;
+//! `stride = dim` unless the graph has a wider layout, below) to every [`HnswBuilder::insert`]
+//! and [`HnswGraph::search`]. Offsets that were never inserted (points deleted before the
+//! index was built) have no links and are never reached. Which
 //! points a search may *return* is the caller's business (the `accept` filter); the graph
 //! routes through every node it has.
 //!
@@ -19,6 +20,14 @@
 //! the same way (lower offset first) as in a full graph. A full graph is the subset whose map
 //! is the identity, and is stored without one; searching it never touches a map (the search
 //! is monomorphised for both cases).
+//!
+//! A graph's *layout* says where its vectors are in the segment's rows, for collections that
+//! store several vectors per point side by side in one row of `stride` f32: the vector of
+//! segment offset `o` is `vectors[o * stride + column..][..dim]`. The default layout,
+//! `stride = dim` and `column = 0`, is rows that are the vectors themselves. The layout is the
+//! caller's configuration, not part of the graph's structure: it is not written to the file
+//! and is given again ([`HnswGraph::with_layout`]) after a load, so that one file format
+//! serves every layout.
 //!
 //! This is the design of the HNSW paper (Malkov & Yashunin) as hnswlib implements it:
 //! every node gets a level `floor(-ln(u) / ln(m))`; a node of level `L` has a neighbour list
@@ -153,6 +162,44 @@ fn span(len: usize, offsets: Option<&[u32]>) -> usize {
     match offsets {
         None => len,
         Some(map) => map.last().map_or(0, |&last| last as usize + 1),
+    }
+}
+
+/// The layout's stride (0 meaning `dim`) if a vector fits in its row and `vectors` has `span` rows.
+fn checked_stride(
+    vectors: &[f32],
+    span: usize,
+    dim: usize,
+    stride: usize,
+    column: usize,
+) -> Option<usize> {
+    // Checked once per insert or search, so that every vector read after it is in bounds.
+    let stride = if stride == 0 { dim } else { stride };
+    let fits = column.checked_add(dim).is_some_and(|end| end <= stride);
+    let covered = span
+        .checked_mul(stride)
+        .is_some_and(|needed| needed <= vectors.len());
+    (fits && covered).then_some(stride)
+}
+
+/// Where a graph's vectors are: the segment's rows, the node map and the checked layout.
+// Copied into locals by the loops that read it, so that a vector's address costs one
+// multiply-add on top of the node's offset, as it did before layouts.
+#[derive(Clone, Copy)]
+struct Rows<'a, M> {
+    vectors: &'a [f32],
+    map: M,
+    stride: usize,
+    column: usize,
+    dim: usize,
+}
+
+impl<'a, M: NodeMap> Rows<'a, M> {
+    /// The vector of `node`.
+    #[inline(always)]
+    fn vector(&self, node: u32) -> &'a [f32] {
+        let start = self.map.offset(node) as usize * self.stride + self.column;
+        &self.vectors[start..start + self.dim]
     }
 }
 
@@ -361,6 +408,10 @@ pub struct HnswBuilder {
     /// The segment offset of each node of a subset graph, strictly increasing; `None` for a
     /// full graph.
     offsets: Option<Vec<u32>>,
+    /// Width of the segment's rows, in f32 (0 meaning `dim`).
+    stride: usize,
+    /// Where in a row the vector starts.
+    column: usize,
     distance: Distance,
     params: HnswParams,
     dist: fn(&[f32], &[f32]) -> f32,
@@ -384,6 +435,7 @@ impl std::fmt::Debug for HnswBuilder {
             .field("len", &self.len)
             .field("subset", &self.offsets.is_some())
             .field("dim", &self.dim)
+            .field("layout", &(self.stride, self.column))
             .field("distance", &self.distance)
             .field("params", &self.params)
             .finish_non_exhaustive()
@@ -454,6 +506,8 @@ impl HnswBuilder {
             dim,
             len,
             offsets,
+            stride: dim,
+            column: 0,
             distance,
             params,
             dist: graph_distance(distance),
@@ -467,11 +521,32 @@ impl HnswBuilder {
         }
     }
 
+    /// Read vectors at `column` of rows `stride` wide (0 meaning `dim`); set before any insert.
+    pub fn with_layout(mut self, stride: usize, column: usize) -> Self {
+        // A layout whose vector overruns its row is kept, so that every insert is refused
+        // rather than reading the wrong columns.
+        debug_assert!(
+            checked_stride(&[], 0, self.dim, stride, column).is_some(),
+            "a vector of {} components does not fit at column {column} of rows of {stride}",
+            self.dim
+        );
+        // Vectors already inserted were read with the old layout: their links would not fit
+        // the new one.
+        debug_assert!(
+            lock(&self.entry).is_none(),
+            "layout changed after an insert"
+        );
+        self.stride = stride;
+        self.column = column;
+        self
+    }
+
     /// Insert offset `offset` (< len), whose vector and its neighbours' are in `vectors`: the
-    /// segment's vectors in offset order, `len * dim` f32, the same slice at every call.
-    /// Thread-safe: several threads call it concurrently on a shared `&HnswBuilder`.
-    /// Inserting an offset twice does nothing; an offset `>= len` or a short `vectors` is a
-    /// caller bug, ignored (and a debug assertion). For a subset builder `offset` is still a
+    /// segment's rows in offset order, `len * stride` f32 (`len * dim` with the default
+    /// layout), the same slice at every call. Thread-safe: several threads call it
+    /// concurrently on a shared `&HnswBuilder`. Inserting an offset twice does nothing; an
+    /// offset `>= len`, a short `vectors` or a layout whose vector does not fit in its row is
+    /// a caller bug, ignored (and a debug assertion). For a subset builder `offset` is still a
     /// segment offset, looked up in the subset (one that is not in it is a caller bug too);
     /// [`HnswBuilder::insert_node`] saves the lookup.
     pub fn insert(&self, vectors: &[f32], offset: u32) {
@@ -490,28 +565,42 @@ impl HnswBuilder {
 
     /// Insert node `node` (< the number of nodes): for a subset builder the subset's
     /// `node`-th offset, for a full builder offset `node`. `vectors` is the whole segment's
-    /// vectors in offset order (not the subset's), the same slice at every call, covering the
-    /// largest offset of the subset. Thread-safe, idempotent and checked like
+    /// rows in offset order (not the subset's), the same slice at every call, covering the
+    /// row of the largest offset of the subset. Thread-safe, idempotent and checked like
     /// [`HnswBuilder::insert`].
     pub fn insert_node(&self, vectors: &[f32], node: u32) {
-        let enough = span(self.len, self.offsets.as_deref())
-            .checked_mul(self.dim)
-            .is_some_and(|needed| vectors.len() >= needed);
-        if node as usize >= self.len || !enough {
-            debug_assert!(false, "node {node} of 0..{} or vectors too short", self.len);
+        let span = span(self.len, self.offsets.as_deref());
+        let stride = checked_stride(vectors, span, self.dim, self.stride, self.column);
+        let (Some(stride), true) = (stride, (node as usize) < self.len) else {
+            debug_assert!(
+                false,
+                "node {node} of 0..{}, or vectors too short or a bad layout",
+                self.len
+            );
             return;
-        }
+        };
+        let (column, dim) = (self.column, self.dim);
         match self.offsets.as_deref() {
             None => Inserter {
                 builder: self,
-                vectors,
-                map: Identity,
+                rows: Rows {
+                    vectors,
+                    map: Identity,
+                    stride,
+                    column,
+                    dim,
+                },
             }
             .insert(node),
             Some(map) => Inserter {
                 builder: self,
-                vectors,
-                map,
+                rows: Rows {
+                    vectors,
+                    map,
+                    stride,
+                    column,
+                    dim,
+                },
             }
             .insert(node),
         }
@@ -576,6 +665,8 @@ impl HnswBuilder {
         HnswGraph {
             len: self.len,
             offsets: self.offsets,
+            stride: self.stride,
+            column: self.column,
             params,
             distance: self.distance,
             dist: self.dist,
@@ -590,11 +681,10 @@ impl HnswBuilder {
     }
 }
 
-/// One insert: the builder, the vectors it is given and how its nodes map to them.
+/// One insert: the builder and where the vectors of its nodes are.
 struct Inserter<'a, M> {
     builder: &'a HnswBuilder,
-    vectors: &'a [f32],
-    map: M,
+    rows: Rows<'a, M>,
 }
 
 impl<M> std::ops::Deref for Inserter<'_, M> {
@@ -606,11 +696,10 @@ impl<M> std::ops::Deref for Inserter<'_, M> {
 }
 
 impl<'a, M: NodeMap> Inserter<'a, M> {
-    /// The vector of `node` (its offset checked against `vectors` by
-    /// `HnswBuilder::insert_node`).
+    /// The vector of `node`, in bounds since `HnswBuilder::insert_node` checked the layout.
+    #[inline(always)]
     fn vector(&self, node: u32) -> &'a [f32] {
-        let start = self.map.offset(node) as usize * self.dim;
-        &self.vectors[start..start + self.dim]
+        self.rows.vector(node)
     }
 
     /// The work of [`HnswBuilder::insert_node`], once its arguments are checked.
@@ -827,6 +916,10 @@ pub struct HnswGraph {
     len: usize,
     /// The segment offset of each node of a subset graph; `None` for a full graph.
     offsets: Option<Vec<u32>>,
+    /// Width of the segment's rows, in f32 (0 meaning the `dim` of each search); not in the file.
+    stride: usize,
+    /// Where in a row the vector starts; not in the file.
+    column: usize,
     params: HnswParams,
     distance: Distance,
     dist: fn(&[f32], &[f32]) -> f32,
@@ -850,6 +943,7 @@ impl std::fmt::Debug for HnswGraph {
         f.debug_struct("HnswGraph")
             .field("len", &self.len)
             .field("subset", &self.offsets.is_some())
+            .field("layout", &(self.stride, self.column))
             .field("inserted", &self.inserted)
             .field("distance", &self.distance)
             .field("params", &self.params)
@@ -880,6 +974,20 @@ impl HnswGraph {
     /// full graph, whose node `k` is offset `k`.
     pub fn offsets(&self) -> Option<&[u32]> {
         self.offsets.as_deref()
+    }
+
+    /// Read vectors at `column` of rows `stride` wide (0 meaning `dim`); given again after a load.
+    pub fn with_layout(mut self, stride: usize, column: usize) -> Self {
+        // Not checked here: the graph does not know its `dim` (the file does not hold it), so
+        // each search checks the layout against the `dim` it is given.
+        self.stride = stride;
+        self.column = column;
+        self
+    }
+
+    /// The layout `(stride, column)`: the builder's, or `(0, 0)` (contiguous) after a load.
+    pub fn layout(&self) -> (usize, usize) {
+        (self.stride, self.column)
     }
 
     /// Number of nodes actually in the graph.
@@ -947,10 +1055,12 @@ impl HnswGraph {
     /// Traversal passes through rejected nodes (so deleted or filtered points still route)
     /// but only accepted ones are returned. The beam is `max(ef, k)` wide.
     ///
-    /// `vectors` is the segment's vectors (`len * dim` f32, as given to the builder) and
-    /// `query` has `dim` components; otherwise the result is empty. For a subset graph too,
-    /// `vectors` is the whole segment's (covering the subset's largest offset), and `accept`
-    /// and the results speak segment offsets; only offsets of the subset are ever returned.
+    /// `vectors` is the segment's rows (`len * stride` f32, as given to the builder; see
+    /// [`HnswGraph::layout`]), `dim` the length of the graph's vectors and `query` has `dim`
+    /// components; otherwise, or when a vector does not fit in its row, the result is empty.
+    /// For a subset graph too, `vectors` is the whole segment's (covering the row of the
+    /// subset's largest offset), and `accept` and the results speak segment offsets; only
+    /// offsets of the subset are ever returned.
     pub fn search(
         &self,
         vectors: &[f32],
@@ -960,28 +1070,53 @@ impl HnswGraph {
         ef: usize,
         accept: &dyn Fn(u32) -> bool,
     ) -> Vec<(f32, u32)> {
-        let enough = span(self.len, self.offsets.as_deref())
-            .checked_mul(dim)
-            .is_some_and(|needed| vectors.len() >= needed);
-        if k == 0 || self.entry == NO_ENTRY || query.len() != dim || !enough {
-            debug_assert!(
-                query.len() == dim && enough,
-                "search with mismatched vectors"
-            );
+        let span = span(self.len, self.offsets.as_deref());
+        let stride = checked_stride(vectors, span, dim, self.stride, self.column)
+            .filter(|_| query.len() == dim);
+        let Some(stride) = stride else {
+            debug_assert!(false, "search with mismatched vectors, query or layout");
+            return Vec::new();
+        };
+        if k == 0 || self.entry == NO_ENTRY {
             return Vec::new();
         }
+        let column = self.column;
         match self.offsets.as_deref() {
-            None => self.search_mapped(Identity, vectors, query, k, ef, accept),
-            Some(map) => self.search_mapped(map, vectors, query, k, ef, accept),
+            None => self.search_mapped(
+                Rows {
+                    vectors,
+                    map: Identity,
+                    stride,
+                    column,
+                    dim,
+                },
+                query,
+                k,
+                ef,
+                accept,
+            ),
+            Some(map) => self.search_mapped(
+                Rows {
+                    vectors,
+                    map,
+                    stride,
+                    column,
+                    dim,
+                },
+                query,
+                k,
+                ef,
+                accept,
+            ),
         }
     }
 
-    /// The work of [`HnswGraph::search`] once its arguments are checked (so `dim` is
-    /// `query.len()`), with nodes mapped to offsets by `map`.
+    /// The work of [`HnswGraph::search`] once its arguments are checked (so `rows.dim` is
+    /// `query.len()` and every node's vector is in `rows`), with nodes mapped to offsets by
+    /// `rows.map`.
     fn search_mapped<M: NodeMap>(
         &self,
-        map: M,
-        vectors: &[f32],
+        rows: Rows<'_, M>,
         query: &[f32],
         k: usize,
         ef: usize,
@@ -990,9 +1125,16 @@ impl HnswGraph {
         // A beam wider than the graph finds nothing more (and would only allocate).
         let ef = ef.max(k).min(self.inserted);
         let dist = self.dist;
-        let dim = query.len();
+        // Locals, so that the loops below keep the layout in registers.
+        let Rows {
+            vectors,
+            map,
+            stride,
+            column,
+            dim,
+        } = rows;
         let vector = |node: u32| {
-            let start = map.offset(node) as usize * dim;
+            let start = map.offset(node) as usize * stride + column;
             &vectors[start..start + dim]
         };
         let mut nearest = Near {
@@ -1372,6 +1514,9 @@ impl HnswGraph {
         Ok(HnswGraph {
             len,
             offsets,
+            // The layout is the caller's, not the file's: the default until `with_layout`.
+            stride: 0,
+            column: 0,
             params,
             distance,
             dist: graph_distance(distance),
@@ -2313,5 +2458,211 @@ mod tests {
             let builder = HnswBuilder::subset(DIM, vec![9, 3, 3, 5], Distance::Euclid, params, 1);
             assert_eq!(builder.finish().offsets(), Some(&[3, 5, 9][..]));
         });
+    }
+
+    /// `vectors` at `column` of rows `stride` wide, random numbers in the other columns.
+    fn widen(vectors: &[f32], dim: usize, stride: usize, column: usize) -> Vec<f32> {
+        let mut rng = Rng(42);
+        let mut rows: Vec<f32> = (0..vectors.len() / dim * stride)
+            .map(|_| rng.unit())
+            .collect();
+        for (row, vector) in rows.chunks_exact_mut(stride).zip(vectors.chunks_exact(dim)) {
+            row[column..column + dim].copy_from_slice(vector);
+        }
+        rows
+    }
+
+    /// `builder` finished after inserting every node in order, on one thread.
+    fn finish_all(builder: HnswBuilder, rows: &[f32]) -> HnswGraph {
+        // In order on one thread, so that builds from equal distances give equal graphs.
+        for node in 0..builder.len as u32 {
+            builder.insert_node(rows, node);
+        }
+        builder.finish()
+    }
+
+    /// Where the fixture's vectors go in `widen`ed rows: the middle third.
+    const WIDE: (usize, usize) = (3 * DIM, DIM);
+
+    #[test]
+    fn a_layout_reads_its_column_of_wider_rows() {
+        let f = fixture();
+        let (stride, column) = WIDE;
+        let rows = widen(&f.vectors, DIM, stride, column);
+        let builder = HnswBuilder::new(DIM, N, Distance::Euclid, HnswParams::default(), 7)
+            .with_layout(stride, column);
+        let graph = finish_all(builder, &rows);
+        assert_eq!(graph.layout(), (stride, column));
+        assert_eq!(f.graph.layout(), (DIM, 0));
+        // The same distances build the same links as the fixture's (one thread, seed 7).
+        assert_eq!(graph.inserted(), N);
+        assert!(graph.level0 == f.graph.level0 && graph.upper == f.graph.upper);
+        for query in f.queries.chunks_exact(DIM) {
+            for accept in [&|_| true, &|o: u32| o % 3 != 1] as [&dyn Fn(u32) -> bool; 2] {
+                assert_eq!(
+                    graph.search(&rows, DIM, query, 10, 64, accept),
+                    f.graph.search(&f.vectors, DIM, query, 10, 64, accept)
+                );
+            }
+        }
+        // The layout is not in the file: both graphs write the same bytes.
+        let dir = tempfile::tempdir().unwrap();
+        let (wide, plain) = (dir.path().join("wide.bin"), dir.path().join("plain.bin"));
+        graph.write(&wide).unwrap();
+        f.graph.write(&plain).unwrap();
+        assert!(fs::read(&wide).unwrap() == fs::read(&plain).unwrap());
+    }
+
+    /// The every-seventh subset graph over `widen`ed rows, and over the contiguous vectors.
+    fn wide_and_plain_subset_graphs(rows: &[f32]) -> (HnswGraph, HnswGraph) {
+        let f = fixture();
+        let (stride, column) = WIDE;
+        let params = HnswParams::default();
+        let subset = every_seventh();
+        let builder = HnswBuilder::subset(DIM, subset.clone(), Distance::Euclid, params, 7)
+            .with_layout(stride, column);
+        let wide = finish_all(builder, rows);
+        let plain = build_subset(&f.vectors, DIM, Distance::Euclid, params, 1, &subset);
+        (wide, plain)
+    }
+
+    #[test]
+    fn a_subset_graph_with_a_layout_matches_one_over_contiguous_vectors() {
+        let f = fixture();
+        let (stride, column) = WIDE;
+        let rows = widen(&f.vectors, DIM, stride, column);
+        let (wide, plain) = wide_and_plain_subset_graphs(&rows);
+        assert_eq!(wide.layout(), (stride, column));
+        assert_eq!(plain.layout(), (DIM, 0));
+        assert_eq!(wide.offsets(), plain.offsets());
+        assert_eq!(wide.inserted(), every_seventh().len());
+        assert!(wide.level0 == plain.level0 && wide.upper == plain.upper);
+        for query in f.queries.chunks_exact(DIM) {
+            for accept in [&|_| true, &|o: u32| o.is_multiple_of(14)] as [&dyn Fn(u32) -> bool; 2] {
+                let found = wide.search(&rows, DIM, query, 10, 64, accept);
+                assert_eq!(found.len(), 10);
+                assert_eq!(found, plain.search(&f.vectors, DIM, query, 10, 64, accept));
+            }
+        }
+    }
+
+    #[test]
+    fn a_loaded_graph_is_given_its_layout_again() {
+        let f = fixture();
+        let (stride, column) = WIDE;
+        let rows = widen(&f.vectors, DIM, stride, column);
+        let (wide, plain) = wide_and_plain_subset_graphs(&rows);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(HNSW_FILE);
+        wide.write(&path).unwrap();
+        let loaded = HnswGraph::load(&path, N, Distance::Euclid).unwrap();
+        // Loaded without a layout, the graph reads contiguous vectors, whatever it was built
+        // over.
+        assert_eq!(loaded.layout(), (0, 0));
+        let loaded_plain = HnswGraph::load(&path, N, Distance::Euclid)
+            .unwrap()
+            .with_layout(DIM, 0);
+        let loaded_wide = loaded.with_layout(stride, column);
+        assert_eq!(loaded_wide.layout(), (stride, column));
+        let loaded = HnswGraph::load(&path, N, Distance::Euclid).unwrap();
+        for query in f.queries.chunks_exact(DIM) {
+            for ef in [10, 64] {
+                let want = wide.search(&rows, DIM, query, 10, ef, &|_| true);
+                assert_eq!(want.len(), 10);
+                assert_eq!(
+                    loaded_wide.search(&rows, DIM, query, 10, ef, &|_| true),
+                    want
+                );
+                for g in [&loaded, &loaded_plain, &plain] {
+                    assert_eq!(g.search(&f.vectors, DIM, query, 10, ef, &|_| true), want);
+                }
+            }
+        }
+        // Neither the layout a graph was built with nor the one it is given is written.
+        let again = dir.path().join("again.bin");
+        let plain_path = dir.path().join("plain.bin");
+        loaded_wide.write(&again).unwrap();
+        plain.write(&plain_path).unwrap();
+        let bytes = fs::read(&path).unwrap();
+        assert!(bytes == fs::read(&again).unwrap() && bytes == fs::read(&plain_path).unwrap());
+    }
+
+    /// Bad layouts and short rows are debug assertions, and in release ignored without harm.
+    #[test]
+    fn bad_layouts_are_caught_in_debug_and_ignored_in_release() {
+        use std::panic::{catch_unwind, AssertUnwindSafe};
+        let flagged = |f: &dyn Fn()| {
+            let panicked = catch_unwind(AssertUnwindSafe(f)).is_err();
+            assert_eq!(panicked, cfg!(debug_assertions));
+        };
+        let params = HnswParams::default();
+        let vectors = Rng(4).points(10, DIM, Distance::Euclid);
+        let (stride, column) = WIDE;
+        let rows = widen(&vectors, DIM, stride, column);
+        let query = &vectors[..DIM];
+        // The vector overruns its row (or the layout overflows): nothing is inserted, however
+        // long the rows.
+        for (stride, column) in [
+            (3 * DIM, 2 * DIM + 1),
+            (DIM - 1, 0),
+            (0, 1),
+            (usize::MAX, usize::MAX),
+            (usize::MAX, 1),
+        ] {
+            flagged(&|| {
+                let builder = HnswBuilder::new(DIM, 10, Distance::Euclid, params, 1)
+                    .with_layout(stride, column);
+                builder.insert(&rows, 0);
+                assert_eq!(builder.finish().inserted(), 0);
+            });
+        }
+        // A layout set after an insert would mix two layouts in one graph.
+        flagged(&|| {
+            let builder = HnswBuilder::new(DIM, 10, Distance::Euclid, params, 1);
+            builder.insert(&vectors, 0);
+            let _ = builder.with_layout(stride, column);
+        });
+        // Rows short of the last row's end, even with its vector whole, or contiguous vectors
+        // given to a graph with a layout.
+        let builder =
+            HnswBuilder::new(DIM, 10, Distance::Euclid, params, 1).with_layout(stride, column);
+        let cut = &rows[..rows.len() - DIM];
+        flagged(&|| builder.insert(cut, 0));
+        flagged(&|| builder.insert(&vectors, 0));
+        builder.insert(&rows, 4);
+        let graph = builder.finish();
+        assert_eq!(graph.inserted(), 1);
+        assert_eq!(graph.search(&rows, DIM, query, 5, 10, &|_| true)[0].1, 4);
+        for short in [cut, &vectors[..]] {
+            flagged(&|| {
+                assert!(graph.search(short, DIM, query, 5, 10, &|_| true).is_empty());
+            });
+        }
+        // A subset needs the rows up to its largest offset's, no more.
+        let builder = HnswBuilder::subset(DIM, vec![1, 4], Distance::Euclid, params, 1)
+            .with_layout(stride, column);
+        flagged(&|| builder.insert_node(&rows[..5 * stride - 1], 1));
+        builder.insert_node(&rows[..5 * stride], 1);
+        let subset = builder.finish();
+        assert_eq!(subset.inserted(), 1);
+        assert_eq!(
+            subset.search(&rows[..5 * stride], DIM, query, 5, 10, &|_| true)[0].1,
+            4
+        );
+        flagged(&|| {
+            assert!(subset
+                .search(&rows[..5 * stride - 1], DIM, query, 5, 10, &|_| true)
+                .is_empty());
+        });
+        // A bad layout given to a graph: its searches answer nothing until it is mended.
+        let mut graph = graph;
+        for (stride, column) in [(3 * DIM, 2 * DIM + 1), (0, 1), (usize::MAX, 0)] {
+            graph = graph.with_layout(stride, column);
+            flagged(&|| {
+                assert!(graph.search(&rows, DIM, query, 5, 10, &|_| true).is_empty());
+            });
+        }
+        let graph = graph.with_layout(stride, column);
+        assert_eq!(graph.search(&rows, DIM, query, 5, 10, &|_| true)[0].1, 4);
     }
 }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::checked;
 use crate::error::StorageError;
-use crate::models::{HnswConfig, OptimizersConfig, VectorParams};
+use crate::models::{HnswConfig, OptimizersConfig, VectorsConfig};
 
 const MAGIC: [u8; 8] = *b"RROMAN\0\0";
 const VERSION: u32 = 1;
@@ -26,7 +26,7 @@ pub(crate) const MANIFEST_FILE: &str = "manifest.bin";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Manifest {
     /// The collection's vector space.
-    pub(crate) params: VectorParams,
+    pub(crate) params: VectorsConfig,
     /// Its HNSW parameters (absent in manifests written before indexes existed).
     #[serde(default)]
     pub(crate) hnsw_config: HnswConfig,
@@ -71,6 +71,9 @@ pub(crate) struct SegmentEntry {
 pub(crate) struct SubGraphEntry {
     pub(crate) key: String,
     pub(crate) value: serde_json::Value,
+    /// Set for the graph of a named vector space (then `key` and `value` are unused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) space: Option<String>,
     pub(crate) file: String,
 }
 

@@ -33,6 +33,7 @@ mod segment;
 mod select;
 mod simd;
 mod snapshot;
+mod space;
 mod vector;
 mod wal;
 
@@ -43,9 +44,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 pub(crate) use collection::Job;
-pub use collection::{Collection, OpenReport, MAX_DIMENSION};
+pub use collection::{Collection, OpenReport};
 pub use distance::{score, Order};
 pub use name::validate_collection_name;
+pub use space::MAX_DIMENSION;
 
 use self::checked::sync_dir;
 use self::collection::DiskOptions;

@@ -564,11 +564,19 @@ pub(crate) struct SubGraphs {
     pub(crate) graphs: Vec<SubGraph>,
 }
 
-/// A graph over the points of a segment whose `key` holds `value`.
+/// What points a sub-graph covers.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum GraphFor {
+    /// The points that have a vector in this named space (the graph of that space).
+    Space(String),
+    /// The points whose `key` holds `value` (unnamed collections only).
+    Value { key: String, value: MatchValue },
+}
+
+/// A graph over some of the points of a segment.
 #[derive(Debug)]
 pub(crate) struct SubGraph {
-    pub(crate) key: String,
-    pub(crate) value: MatchValue,
+    pub(crate) target: GraphFor,
     /// Its file in the segment's directory.
     pub(crate) file: String,
     pub(crate) graph: Arc<HnswGraph>,
@@ -579,14 +587,23 @@ impl SubGraphs {
     pub(crate) fn entries(&self) -> Vec<crate::storage::manifest::SubGraphEntry> {
         self.graphs
             .iter()
-            .map(|g| crate::storage::manifest::SubGraphEntry {
-                key: g.key.clone(),
-                value: match &g.value {
-                    MatchValue::Keyword(s) => serde_json::Value::from(s.clone()),
-                    MatchValue::Integer(n) => serde_json::Value::from(*n),
-                    MatchValue::Bool(b) => serde_json::Value::from(*b),
+            .map(|g| match &g.target {
+                GraphFor::Space(name) => crate::storage::manifest::SubGraphEntry {
+                    key: String::new(),
+                    value: serde_json::Value::Null,
+                    space: Some(name.clone()),
+                    file: g.file.clone(),
                 },
-                file: g.file.clone(),
+                GraphFor::Value { key, value } => crate::storage::manifest::SubGraphEntry {
+                    key: key.clone(),
+                    value: match value {
+                        MatchValue::Keyword(s) => serde_json::Value::from(s.clone()),
+                        MatchValue::Integer(n) => serde_json::Value::from(*n),
+                        MatchValue::Bool(b) => serde_json::Value::from(*b),
+                    },
+                    space: None,
+                    file: g.file.clone(),
+                },
             })
             .collect()
     }
@@ -624,7 +641,16 @@ impl Segment {
         self.sub_graphs
             .graphs
             .iter()
-            .find(|g| g.key == key && g.value == *value)
+            .find(|g| matches!(&g.target, GraphFor::Value { key: k, value: v } if k == key && v == value))
+            .map(|g| &*g.graph)
+    }
+
+    /// The graph of named space `name`, if one was built.
+    pub(crate) fn space_graph(&self, name: &str) -> Option<&HnswGraph> {
+        self.sub_graphs
+            .graphs
+            .iter()
+            .find(|g| matches!(&g.target, GraphFor::Space(n) if n == name))
             .map(|g| &*g.graph)
     }
 

@@ -35,26 +35,25 @@ use futures::channel::oneshot;
 
 use super::checked::sync_dir;
 use super::codec::Operation;
+use super::codec::Row;
 use super::hnsw::{HnswBuilder, HnswGraph, HnswParams, HNSW_FILE};
 use super::manifest::{Manifest, SegmentEntry, MANIFEST_FILE};
 use super::plan::{self, Plan, SegmentShape, Thresholds};
 use super::segment::{
-    deleted_file, match_value, Bitset, Segment, SegmentData, SubGraph, SubGraphs, SEGMENT_FILES,
+    deleted_file, match_value, Bitset, GraphFor, Segment, SegmentData, SubGraph, SubGraphs,
+    SEGMENT_FILES,
 };
 use super::select::FieldIndexes;
-use super::vector::{normalize, validate};
+use super::space::Spaces;
 use super::wal::Wal;
 use super::{read, write};
 use crate::config::{Durability, OnCorruption};
 use crate::error::StorageError;
 use crate::models::{
     CollectionConfig, CollectionInfo, CollectionParams, CollectionStatus, CreateCollection,
-    Distance, HnswConfig, MatchValue, OptimizationProgress, OptimizerStatus, OptimizersConfig,
-    PayloadSchemaType, PointId, PointStruct, UpdateResult, UpdateStatus, VectorParams,
+    Distance, HnswConfig, OptimizationProgress, OptimizerStatus, OptimizersConfig,
+    PayloadSchemaType, PointId, PointStruct, UpdateResult, UpdateStatus, VectorsConfig,
 };
-
-/// Largest vector size a collection accepts.
-pub const MAX_DIMENSION: u64 = 65_536;
 
 mod payload;
 mod query;
@@ -123,12 +122,15 @@ struct OptimizerState {
     failed_at: Option<std::time::Instant>,
 }
 
-/// A collection of points in one vector space.
+/// A collection of points in one or several vector spaces.
 #[derive(Debug)]
 pub struct Collection {
-    params: VectorParams,
+    config: VectorsConfig,
+    /// The spaces of `config` and where each lives in a stored row.
+    spaces: Spaces,
     hnsw: HnswConfig,
     optimizers: OptimizersConfig,
+    /// Floats per stored row (the vector size, without named vectors).
     dim: usize,
     dir: Option<PathBuf>,
     options: Option<DiskOptions>,
@@ -152,19 +154,9 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn check_params(params: &VectorParams) -> Result<usize, StorageError> {
-    if params.size == 0 || params.size > MAX_DIMENSION {
-        return Err(StorageError::BadRequest(format!(
-            "vector size {} is out of range; it must be between 1 and {MAX_DIMENSION}",
-            params.size
-        )));
-    }
-    Ok(params.size as usize)
-}
-
 /// Check the index and optimizer settings of a new collection.
-fn check_config(create: &CreateCollection) -> Result<usize, StorageError> {
-    let dim = check_params(&create.vectors)?;
+fn check_config(create: &CreateCollection) -> Result<Spaces, StorageError> {
+    let spaces = Spaces::new(&create.vectors)?;
     let bad = |why: String| Err(StorageError::BadRequest(why));
     if let Some(hnsw) = &create.hnsw_config {
         if !(2..=256).contains(&hnsw.m) {
@@ -191,7 +183,7 @@ fn check_config(create: &CreateCollection) -> Result<usize, StorageError> {
             return bad("optimizers_config.max_segment_size must be above 0".into());
         }
     }
-    Ok(dim)
+    Ok(spaces)
 }
 
 fn empty_manifest(create: CreateCollection) -> Manifest {
@@ -211,19 +203,20 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> StorageError + '_ {
 }
 
 impl Collection {
-    /// An empty collection with `params` that lives in memory only; refuses a size of 0 or
-    /// above 65,536.
-    pub fn new(params: VectorParams) -> Result<Self, StorageError> {
+    /// An empty collection with these vector spaces that lives in memory only; refuses a size
+    /// of 0 or above 65,536.
+    pub fn new(params: impl Into<VectorsConfig>) -> Result<Self, StorageError> {
         Collection::with_config(CreateCollection::new(params))
     }
 
     /// An empty in-memory collection with index and optimizer settings; refuses settings out
     /// of range.
     pub fn with_config(create: CreateCollection) -> Result<Self, StorageError> {
-        let dim = check_config(&create)?;
+        let spaces = check_config(&create)?;
+        let dim = spaces.width();
         Ok(Collection::assemble(
             empty_manifest(create),
-            dim,
+            spaces,
             None,
             None,
             new_state(Vec::new(), 1, dim, BTreeMap::new()),
@@ -248,9 +241,10 @@ impl Collection {
         options: DiskOptions,
     ) -> Result<(Self, OpenReport), StorageError> {
         let manifest = Manifest::read(dir)?;
-        let dim = check_params(&manifest.params)
+        let spaces = Spaces::new(&manifest.params)
             .map_err(|e| StorageError::corrupted(&dir.join(MANIFEST_FILE), 0, e.to_string()))?;
-        let on_disk = manifest.params.on_disk.unwrap_or(false);
+        let dim = spaces.width();
+        let on_disk = spaces.on_disk();
         let mut segments = Vec::with_capacity(manifest.segments.len() + 1);
         for entry in &manifest.segments {
             let seg_dir = dir.join(SEGMENTS_DIR).join(entry.id.to_string());
@@ -277,19 +271,20 @@ impl Collection {
             // Loaded, never rebuilt: an index costs minutes to build and milliseconds to read.
             // It is derived from the vectors, so a damaged or missing index file does not fail
             // the open: the segment is searched exactly until the optimizer has rebuilt it.
-            let index = if entry.indexed {
-                let path = seg_dir.join(HNSW_FILE);
-                match HnswGraph::load(&path, data.len(), manifest.params.distance) {
-                    Ok(graph) => Some(Arc::new(graph)),
-                    Err(error) => {
-                        log::warn!("the index of segment {} is rebuilt: {error}", entry.id);
-                        None
+            let index = match spaces.single().filter(|_| entry.indexed) {
+                Some(space) => {
+                    let path = seg_dir.join(HNSW_FILE);
+                    match HnswGraph::load(&path, data.len(), space.distance()) {
+                        Ok(graph) => Some(Arc::new(graph)),
+                        Err(error) => {
+                            log::warn!("the index of segment {} is rebuilt: {error}", entry.id);
+                            None
+                        }
                     }
                 }
-            } else {
-                None
+                None => None,
             };
-            let sub_graphs = load_sub_graphs(&seg_dir, entry, data.len(), manifest.params.distance);
+            let sub_graphs = load_sub_graphs(&seg_dir, entry, data.len(), &spaces);
             segments.push(Segment {
                 id: entry.id,
                 data: Arc::new(data),
@@ -316,7 +311,7 @@ impl Collection {
             manifest.applied_op,
             options.on_corruption,
             &mut |op, body| {
-                let operation = Operation::decode(body).and_then(|o| check_replayed(o, dim));
+                let operation = Operation::decode(body).and_then(|o| check_replayed(o, &spaces));
                 let operation = operation.map_err(|why| {
                     StorageError::corrupted(&wal_dir, 0, format!("operation {op}: {why}"))
                 })?;
@@ -342,7 +337,7 @@ impl Collection {
         };
         let collection = Collection::assemble(
             manifest,
-            dim,
+            spaces,
             Some(dir.to_owned()),
             Some(options),
             state,
@@ -355,7 +350,7 @@ impl Collection {
 
     fn assemble(
         manifest: Manifest,
-        dim: usize,
+        spaces: Spaces,
         dir: Option<PathBuf>,
         options: Option<DiskOptions>,
         state: State,
@@ -364,10 +359,11 @@ impl Collection {
     ) -> Self {
         let last_op = wal.as_ref().map_or(0, |(_, op)| *op);
         Collection {
-            params: manifest.params.clone(),
+            config: manifest.params.clone(),
+            dim: spaces.width(),
+            spaces,
             hnsw: manifest.hnsw_config,
             optimizers: manifest.optimizers_config,
-            dim,
             dir,
             options,
             state: RwLock::new(state),
@@ -383,9 +379,9 @@ impl Collection {
         }
     }
 
-    /// The collection's vector space.
-    pub fn params(&self) -> &VectorParams {
-        &self.params
+    /// The collection's vector spaces.
+    pub fn config(&self) -> &VectorsConfig {
+        &self.config
     }
 
     /// Why the collection refuses writes, if it does.
@@ -408,12 +404,30 @@ impl Collection {
         };
         let pending = running || self.plan().is_some();
         let state = read(&self.state);
-        let indexed = state
-            .segments
-            .iter()
-            .filter(|s| s.index.is_some())
-            .map(|s| s.live as u64)
-            .sum();
+        let indexed = if self.spaces.is_named() {
+            // Vectors in the graphs of named spaces, live ones only, summed over the spaces.
+            state
+                .segments
+                .iter()
+                .flat_map(|s| {
+                    s.sub_graphs.graphs.iter().map(move |g| {
+                        g.graph.offsets().map_or(0, |offsets| {
+                            offsets
+                                .iter()
+                                .filter(|&&o| !s.deleted.contains(o as usize))
+                                .count() as u64
+                        })
+                    })
+                })
+                .sum()
+        } else {
+            state
+                .segments
+                .iter()
+                .filter(|s| s.index.is_some())
+                .map(|s| s.live as u64)
+                .sum()
+        };
         CollectionInfo {
             status: if self.read_only.is_some() || error.is_some() {
                 CollectionStatus::Red
@@ -433,7 +447,7 @@ impl Collection {
             payload_schema: self.payload_schema_info(),
             config: CollectionConfig {
                 params: CollectionParams {
-                    vectors: self.params.clone(),
+                    vectors: self.config.clone(),
                 },
                 hnsw_config: self.hnsw,
                 optimizer_config: self.optimizers,
@@ -442,14 +456,16 @@ impl Collection {
     }
 
     /// Insert or replace `batch`: all of it, or (on any invalid point) none of it.
-    pub fn upsert(&self, mut batch: Vec<PointStruct>) -> Result<UpdateResult, StorageError> {
-        for point in &mut batch {
-            validate(&point.vector, self.dim, Some(&point.id))?;
-            if self.params.distance == Distance::Cosine {
-                normalize(&mut point.vector);
-            }
+    pub fn upsert(&self, batch: Vec<PointStruct>) -> Result<UpdateResult, StorageError> {
+        let mut rows = Vec::with_capacity(batch.len());
+        for point in batch {
+            rows.push(Row {
+                vector: self.spaces.row(&point.id, &point.vector)?,
+                id: point.id,
+                payload: point.payload,
+            });
         }
-        self.write(Operation::Upsert(batch))
+        self.write(Operation::Upsert(rows))
     }
 
     /// Like [`write`](Self::write), but the operation is made from the state under the
@@ -618,7 +634,7 @@ impl Collection {
                 });
             }
             let manifest = Manifest {
-                params: self.params.clone(),
+                params: self.config.clone(),
                 hnsw_config: self.hnsw,
                 optimizers_config: self.optimizers,
                 applied_op: applied,
@@ -674,7 +690,7 @@ impl Collection {
 
     /// Whether sealed segments keep their vectors memory-mapped instead of in RAM.
     fn on_disk(&self) -> bool {
-        self.dir.is_some() && self.params.on_disk.unwrap_or(false)
+        self.dir.is_some() && self.spaces.on_disk()
     }
 
     /// Swap segment `id`'s in-RAM vectors (`data`, just written to its directory) for a
@@ -781,10 +797,10 @@ pub(crate) struct Job {
     done: Arc<AtomicUsize>,
 }
 
-/// A sub-graph being built: over the live points whose `key` holds `value`.
+/// A sub-graph being built: over the live points of a named space, or whose `key` holds
+/// `value`.
 struct SubBuild {
-    key: String,
-    value: MatchValue,
+    target: GraphFor,
     builder: HnswBuilder,
     nodes: usize,
 }
@@ -859,8 +875,7 @@ impl Job {
             .into_iter()
             .enumerate()
             .map(|(k, sub)| SubGraph {
-                key: sub.key,
-                value: sub.value,
+                target: sub.target,
                 file: format!("hnsw-sub-{k}.bin"),
                 graph: Arc::new(sub.builder.finish()),
             })
@@ -876,6 +891,38 @@ impl Job {
 /// The optimizer's side of a collection: planning, carrying out and committing optimizations,
 /// and the bookkeeping that lets callers wait for it. The async driver is `crate::optimizer`.
 impl Collection {
+    /// The distance of the main graph: the unnamed space's (named collections have none).
+    fn main_distance(&self) -> Distance {
+        self.spaces
+            .single()
+            .map_or(Distance::Dot, |space| space.distance())
+    }
+
+    /// What the sub-graphs of a segment are built for: the payload keys of per-value
+    /// sub-graphs, or (named collections) one entry per space.
+    fn graph_keys(&self, schema: &BTreeMap<String, PayloadSchemaType>) -> Vec<String> {
+        if self.spaces.is_named() {
+            self.spaces
+                .all()
+                .iter()
+                .map(|s| format!("vector:{}", s.name))
+                .collect()
+        } else {
+            sub_keys(schema)
+        }
+    }
+
+    /// Whether a segment has every graph it should have: the main graph and the per-value
+    /// sub-graphs of the schema, or (named collections) a graph per space.
+    fn graphs_complete(
+        &self,
+        segment: &Segment,
+        schema: &BTreeMap<String, PayloadSchemaType>,
+    ) -> bool {
+        let main = self.spaces.is_named() || segment.index.is_some();
+        main && segment.sub_graphs.keys == self.graph_keys(schema)
+    }
+
     fn thresholds(&self) -> Thresholds {
         Thresholds::new(&self.optimizers, self.dim)
     }
@@ -901,7 +948,7 @@ impl Collection {
                 id: s.id,
                 len: s.data.len(),
                 live: s.live,
-                indexed: s.index.is_some() && s.sub_graphs.keys == sub_keys(&state.schema),
+                indexed: self.graphs_complete(s, &state.schema),
             })
             .collect();
         plan::next(appendable.data.len(), &shapes, &self.thresholds())
@@ -946,12 +993,13 @@ impl Collection {
                     .filter(|&o| !deleted.contains(o as usize))
                     .collect();
                 // A segment that has its graph and lacks only sub-graphs (the payload schema
-                // changed) keeps its graph.
-                let builder = (!has_graph).then(|| {
+                // changed) keeps its graph. Named collections have no main graph, only one
+                // per space.
+                let builder = (!has_graph && !self.spaces.is_named()).then(|| {
                     HnswBuilder::new(
                         self.dim,
                         data.len(),
-                        self.params.distance,
+                        self.main_distance(),
                         self.hnsw_params(),
                         seed(*id),
                     )
@@ -961,10 +1009,10 @@ impl Collection {
                 } else {
                     Arc::new(FieldIndexes::build(&data, &schema))
                 };
-                let subs = self.sub_builds(&fields, &schema, &deleted, *id);
+                let subs = self.sub_builds(&data, &fields, &schema, &deleted, *id);
                 let mut job = self.job(JobKind::Index { id: *id }, data, nodes, builder);
                 job.subs = subs;
-                job.sub_keys = sub_keys(&schema);
+                job.sub_keys = self.graph_keys(&schema);
                 Some(job)
             }
             Plan::Rebuild(ids) => {
@@ -993,11 +1041,11 @@ impl Collection {
                     }
                 }
                 let indexed = self.thresholds().indexing.is_some_and(|n| live >= n);
-                let builder = indexed.then(|| {
+                let builder = (indexed && !self.spaces.is_named()).then(|| {
                     HnswBuilder::new(
                         self.dim,
                         live,
-                        self.params.distance,
+                        self.main_distance(),
                         self.hnsw_params(),
                         seed(id),
                     )
@@ -1013,8 +1061,8 @@ impl Collection {
                     let fields = FieldIndexes::build(&data, &schema);
                     let none = Bitset::default();
                     (
-                        self.sub_builds(&fields, &schema, &none, id),
-                        sub_keys(&schema),
+                        self.sub_builds(&data, &fields, &schema, &none, id),
+                        self.graph_keys(&schema),
                     )
                 } else {
                     (Vec::new(), Vec::new())
@@ -1031,6 +1079,7 @@ impl Collection {
     /// field that more points hold than a filtered search would score exactly.
     fn sub_builds(
         &self,
+        data: &SegmentData,
         fields: &FieldIndexes,
         schema: &BTreeMap<String, PayloadSchemaType>,
         deleted: &Bitset,
@@ -1038,6 +1087,29 @@ impl Collection {
     ) -> Vec<SubBuild> {
         let limit = self.exact_limit();
         let mut subs = Vec::new();
+        if self.spaces.is_named() {
+            for (k, space) in self.spaces.all().iter().enumerate() {
+                let live: Vec<u32> = (0..data.len())
+                    .filter(|&o| !deleted.contains(o) && space.present(data.vector(o)))
+                    .map(|o| o as u32)
+                    .collect();
+                let nodes = live.len();
+                let builder = HnswBuilder::subset(
+                    space.dim,
+                    live,
+                    space.distance(),
+                    self.hnsw_params(),
+                    id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (k as u64).wrapping_add(1 << 32),
+                )
+                .with_layout(self.dim, space.column);
+                subs.push(SubBuild {
+                    target: GraphFor::Space(space.name.clone()),
+                    builder,
+                    nodes,
+                });
+            }
+            return subs;
+        }
         for key in sub_keys(schema) {
             let Some(index) = fields.get(&key) else {
                 continue;
@@ -1058,13 +1130,15 @@ impl Collection {
                 let builder = HnswBuilder::subset(
                     self.dim,
                     live,
-                    self.params.distance,
+                    self.main_distance(),
                     self.hnsw_params(),
                     id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ subs.len() as u64,
                 );
                 subs.push(SubBuild {
-                    key: key.clone(),
-                    value,
+                    target: GraphFor::Value {
+                        key: key.clone(),
+                        value,
+                    },
                     builder,
                     nodes,
                 });
@@ -1292,8 +1366,7 @@ impl Collection {
                         .graphs
                         .iter()
                         .map(|g| SubGraph {
-                            key: g.key.clone(),
-                            value: g.value.clone(),
+                            target: g.target.clone(),
                             file: g.file.clone(),
                             graph: g.graph.clone(),
                         })
@@ -1573,29 +1646,44 @@ fn rename_sub_files(subs: &mut SubGraphs, taken: &[String]) {
 /// Load a segment's sub-graphs. They are derived data: a damaged one is logged and the
 /// segment's sub-graphs are left for the optimizer to rebuild (searches meanwhile walk the
 /// main graph).
-fn load_sub_graphs(
-    seg_dir: &Path,
-    entry: &SegmentEntry,
-    len: usize,
-    distance: Distance,
-) -> SubGraphs {
+fn load_sub_graphs(seg_dir: &Path, entry: &SegmentEntry, len: usize, spaces: &Spaces) -> SubGraphs {
     let mut graphs = Vec::with_capacity(entry.sub_graphs.len());
     for sub in &entry.sub_graphs {
-        let loaded = match match_value(&sub.value) {
-            Some(value) if !sub.file.contains(['/', '\\']) && !sub.file.contains("..") => {
+        // The target, the distance and the layout of the graph's vectors in the rows.
+        let target = match &sub.space {
+            Some(name) => spaces
+                .get(name)
+                .ok()
+                .filter(|_| spaces.is_named())
+                .map(|s| (GraphFor::Space(name.clone()), s.distance(), s.column)),
+            None => match (match_value(&sub.value), spaces.single()) {
+                (Some(value), Some(space)) => Some((
+                    GraphFor::Value {
+                        key: sub.key.clone(),
+                        value,
+                    },
+                    space.distance(),
+                    0,
+                )),
+                _ => None,
+            },
+        };
+        let loaded = match target {
+            Some((target, distance, column))
+                if !sub.file.contains(['/', '\\']) && !sub.file.contains("..") =>
+            {
                 HnswGraph::load(&seg_dir.join(&sub.file), len, distance)
                     .map_err(|e| e.to_string())
                     .and_then(|graph| match graph.offsets() {
-                        Some(_) => Ok((value, graph)),
+                        Some(_) => Ok((target, graph.with_layout(spaces.width(), column))),
                         None => Err("it is not a sub-graph".to_owned()),
                     })
             }
             _ => Err(format!("bad entry {sub:?}")),
         };
         match loaded {
-            Ok((value, graph)) => graphs.push(SubGraph {
-                key: sub.key.clone(),
-                value,
+            Ok((target, graph)) => graphs.push(SubGraph {
+                target,
                 file: sub.file.clone(),
                 graph: Arc::new(graph),
             }),
@@ -1719,10 +1807,10 @@ fn apply(state: &mut State, op: u64, operation: Operation) {
 }
 
 /// A replayed operation passed its checksum; still refuse one that would break invariants.
-fn check_replayed(operation: Operation, dim: usize) -> Result<Operation, String> {
+fn check_replayed(operation: Operation, spaces: &Spaces) -> Result<Operation, String> {
     if let Operation::Upsert(points) = &operation {
         for point in points {
-            if point.vector.len() != dim || point.vector.iter().any(|x| !x.is_finite()) {
+            if !spaces.check_row(&point.vector) {
                 return Err(format!(
                     "point {} has a vector that does not fit the collection",
                     point.id
@@ -1802,8 +1890,9 @@ fn remove_stale_deletion_files(seg_dir: &Path, keep: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::{GetPoints, SearchRequest};
+    use crate::models::{GetPoints, SearchRequest, VectorParams};
     use crate::storage::distance::{score, Order};
+    use crate::storage::vector::normalize;
 
     /// Higher is better, whatever the distance.
     fn goodness(order: Order, score: f32) -> f32 {
@@ -1914,7 +2003,7 @@ mod tests {
         ));
         let got = c.get(&GetPoints::new([1u64, 2]).with_vector(true));
         assert_eq!(got.len(), 1);
-        assert_eq!(got[0].vector.as_deref(), Some(&[1.0, 1.0][..]));
+        assert_eq!(got[0].plain_vector(), Some(&[1.0, 1.0][..]));
     }
 
     #[test]

@@ -22,10 +22,10 @@ use std::sync::Arc;
 use super::{lock, read, write, Collection};
 use crate::error::StorageError;
 use crate::models::{
-    parse_key, path, CreateFieldIndex, Payload, PayloadIndexInfo, PayloadSchemaType, PayloadUpdate,
-    PointId, PointStruct, PointsSelector, UpdateResult, UpdateStatus,
+    parse_key, path, CreateFieldIndex, DeleteVectors, Payload, PayloadIndexInfo, PayloadSchemaType,
+    PayloadUpdate, PointId, PointsSelector, UpdateResult, UpdateStatus, UpdateVectors,
 };
-use crate::storage::codec::Operation;
+use crate::storage::codec::{Operation, Row};
 use crate::storage::field_index::FieldIndex;
 use crate::storage::select::FieldIndexes;
 
@@ -123,7 +123,7 @@ impl Collection {
                     let loc = state.index.get(&id)?;
                     let data = &state.segments[loc.segment as usize].data;
                     let offset = loc.offset as usize;
-                    Some(PointStruct {
+                    Some(Row {
                         id,
                         vector: data.vector(offset).to_vec(),
                         payload: updated(update, data.payload(offset)),
@@ -131,6 +131,84 @@ impl Collection {
                 })
                 .collect();
             Ok(Operation::Upsert(points))
+        })
+    }
+
+    /// Replace some vectors of existing points (named ones by name; a point's other vectors
+    /// and its payload stay). Missing points are ignored; an unknown name or a bad vector
+    /// refuses the whole request.
+    pub fn update_vectors(&self, request: &UpdateVectors) -> Result<UpdateResult, StorageError> {
+        // Check every vector up front, so that a bad one changes nothing.
+        for point in &request.points {
+            self.spaces.row(&point.id, &point.vector)?;
+        }
+        self.write_with(|state| {
+            let mut rows: Vec<Row> = Vec::with_capacity(request.points.len());
+            // Several entries for one point add up, in request order.
+            let mut at: std::collections::HashMap<PointId, usize> = Default::default();
+            for point in &request.points {
+                if let Some(&k) = at.get(&point.id) {
+                    self.spaces
+                        .fill(&mut rows[k].vector, &point.id, &point.vector)?;
+                    continue;
+                }
+                let Some(loc) = state.index.get(&point.id) else {
+                    continue;
+                };
+                let data = &state.segments[loc.segment as usize].data;
+                let offset = loc.offset as usize;
+                let mut vector = data.vector(offset).to_vec();
+                self.spaces.fill(&mut vector, &point.id, &point.vector)?;
+                at.insert(point.id, rows.len());
+                rows.push(Row {
+                    id: point.id,
+                    vector,
+                    payload: data.payload(offset),
+                });
+            }
+            Ok(Operation::Upsert(rows))
+        })
+    }
+
+    /// Remove named vectors from the selected points (by id or filter). Only collections with
+    /// named vectors have vectors a point may lack.
+    pub fn delete_vectors(&self, request: &DeleteVectors) -> Result<UpdateResult, StorageError> {
+        check_selector(&request.selector)?;
+        if !self.spaces.is_named() {
+            return Err(StorageError::BadRequest(
+                "only named vectors can be deleted; this collection has one unnamed vector".into(),
+            ));
+        }
+        let mut spaces = Vec::with_capacity(request.vector.len());
+        for name in &request.vector {
+            spaces.push(self.spaces.get(name)?.clone());
+        }
+        self.write_with(|state| {
+            let ids: Vec<PointId> = match &request.selector {
+                PointsSelector::Points(ids) => {
+                    let mut seen = std::collections::HashSet::new();
+                    ids.iter().filter(|id| seen.insert(**id)).copied().collect()
+                }
+                PointsSelector::Filter(filter) => self.matching_ids(state, filter),
+            };
+            let rows = ids
+                .into_iter()
+                .filter_map(|id| {
+                    let loc = state.index.get(&id)?;
+                    let data = &state.segments[loc.segment as usize].data;
+                    let offset = loc.offset as usize;
+                    let mut vector = data.vector(offset).to_vec();
+                    for space in &spaces {
+                        self.spaces.clear(&mut vector, space);
+                    }
+                    Some(Row {
+                        id,
+                        vector,
+                        payload: data.payload(offset),
+                    })
+                })
+                .collect();
+            Ok(Operation::Upsert(rows))
         })
     }
 

@@ -24,13 +24,14 @@ use crate::models::{
     RecommendStrategy, Record, ScoredPoint, ScrollRequest, ScrollResult, SearchGroupsRequest,
     SearchRequest, StartFrom, WithPayloadSelector, DEFAULT_SCROLL_LIMIT,
 };
+use crate::models::{NamedVectorStruct, WithVectorSelector};
 use crate::storage::distance::{graph_distance, score_from_graph, Order};
 use crate::storage::field_index::{self, FieldIndex};
 use crate::storage::filter::values_at;
 use crate::storage::plan::points_in_kb;
 use crate::storage::segment::{Segment, SegmentData};
 use crate::storage::select::{Candidates, Selector};
-use crate::storage::vector::{normalize, validate};
+use crate::storage::space::Spaces;
 
 /// Filters matching at most this many points of a segment are always scored exactly: a graph
 /// walk would visit more points than that.
@@ -85,11 +86,12 @@ fn check_filter(filter: Option<&Filter>) -> Result<(), StorageError> {
 }
 
 fn record(
+    spaces: &Spaces,
     data: &SegmentData,
     id: PointId,
     offset: usize,
     with_payload: &WithPayloadSelector,
-    with_vector: bool,
+    with_vector: &WithVectorSelector,
 ) -> Record {
     Record {
         id,
@@ -98,7 +100,7 @@ fn record(
         } else {
             None
         },
-        vector: with_vector.then(|| data.vector(offset).to_vec()),
+        vector: spaces.output(data.vector(offset), with_vector),
         order_value: None,
     }
 }
@@ -183,11 +185,12 @@ impl Collection {
                 let loc = state.index.get(id)?;
                 let data = &state.segments[loc.segment as usize].data;
                 Some(record(
+                    &self.spaces,
                     data,
                     *id,
                     loc.offset as usize,
                     &request.with_payload,
-                    request.with_vector,
+                    &request.with_vector,
                 ))
             })
             .collect()
@@ -232,9 +235,12 @@ impl Collection {
             .with_payload
             .clone()
             .unwrap_or(WithPayloadSelector::Enable(true));
-        let with_vector = request.with_vector.unwrap_or(false);
+        let with_vector = request
+            .with_vector
+            .clone()
+            .unwrap_or(WithVectorSelector::Enable(false));
         if request.order_by.is_some() {
-            return self.scroll_ordered(request, limit, &with_payload, with_vector);
+            return self.scroll_ordered(request, limit, &with_payload, &with_vector);
         }
         let state = read(&self.state);
         // The `limit + 1` smallest ids from `offset` on, largest on top: the extra one is the
@@ -262,7 +268,14 @@ impl Collection {
             .into_iter()
             .map(|(id, segment, offset)| {
                 let data = &state.segments[segment as usize].data;
-                record(data, id, offset as usize, &with_payload, with_vector)
+                record(
+                    &self.spaces,
+                    data,
+                    id,
+                    offset as usize,
+                    &with_payload,
+                    &with_vector,
+                )
             })
             .collect();
         Ok(ScrollResult {
@@ -276,7 +289,7 @@ impl Collection {
         request: &ScrollRequest,
         limit: usize,
         with_payload: &WithPayloadSelector,
-        with_vector: bool,
+        with_vector: &WithVectorSelector,
     ) -> Result<ScrollResult, StorageError> {
         let Some(order_by) = &request.order_by else {
             return Err(StorageError::BadRequest("order_by is missing".into()));
@@ -386,7 +399,14 @@ impl Collection {
             .into_iter()
             .map(|(value, id, loc)| {
                 let data = &state.segments[loc.segment as usize].data;
-                let mut r = record(data, id, loc.offset as usize, with_payload, with_vector);
+                let mut r = record(
+                    &self.spaces,
+                    data,
+                    id,
+                    loc.offset as usize,
+                    with_payload,
+                    with_vector,
+                );
                 r.order_value = Some(match value {
                     field_index::OrderValue::Int(n) => OrderValue::Int(n),
                     field_index::OrderValue::Float(x) => OrderValue::Float(x),
@@ -408,18 +428,16 @@ impl Collection {
         request: &SearchRequest,
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Option<Vec<ScoredPoint>>, StorageError> {
-        validate(&request.vector, self.dim, None)?;
+        let space = self.spaces.get(request.vector.name())?;
+        let query = self.spaces.query(space, request.vector.vector())?;
         check_filter(request.filter.as_ref())?;
-        let mut query = request.vector.clone();
-        if self.params.distance == crate::models::Distance::Cosine {
-            normalize(&mut query);
-        }
+        let named = self.spaces.is_named();
         let offset = request.offset.unwrap_or(0);
         let wanted = request.limit.saturating_add(offset);
         if request.limit == 0 {
             return Ok(Some(Vec::new()));
         }
-        let distance = self.params.distance;
+        let distance = space.distance();
         let order = Order::of(distance);
         let threshold = request.score_threshold;
         // Smaller is closer for graph distances, whatever the metric; scores are derived only
@@ -431,7 +449,7 @@ impl Collection {
             .and_then(|p| p.hnsw_ef)
             .unwrap_or(self.hnsw.ef_construct)
             .max(wanted);
-        let full_scan = points_in_kb(self.hnsw.full_scan_threshold, self.dim);
+        let full_scan = points_in_kb(self.hnsw.full_scan_threshold, space.dim);
         let exact_limit = self.exact_limit();
 
         let state = read(&self.state);
@@ -465,25 +483,27 @@ impl Collection {
             }
             let data = &*segment.data;
             let live = |offset: u32| !segment.deleted.contains(offset as usize);
-            let graph = segment
-                .index
-                .as_ref()
-                .filter(|_| !exact && segment.live >= full_scan);
+            let graph = if named {
+                segment.space_graph(&space.name)
+            } else {
+                segment.index.as_deref()
+            };
+            let graph = graph.filter(|_| !exact && segment.live >= full_scan);
             let Some(filter) = &request.filter else {
                 if let Some(graph) = graph {
-                    let hits = graph.search(data.vectors(), self.dim, &query, wanted, ef, &live);
+                    let hits = graph.search(data.vectors(), space.dim, &query, wanted, ef, &live);
                     for (d, offset) in hits {
                         consider(d, data, position, offset as usize);
                     }
                     continue;
                 }
-                for (i, vector) in data.vectors().chunks_exact(self.dim).enumerate() {
+                for (i, row) in data.vectors().chunks_exact(self.dim).enumerate() {
                     scanned += 1;
                     if scanned.is_multiple_of(4096) && cancelled() {
                         return Ok(None);
                     }
-                    if !segment.deleted.contains(i) {
-                        consider(metric(&query, vector), data, position, i);
+                    if !segment.deleted.contains(i) && (!named || space.present(row)) {
+                        consider(metric(&query, space.of(row)), data, position, i);
                     }
                 }
                 continue;
@@ -493,7 +513,11 @@ impl Collection {
             let estimate = selector.estimate();
             let walk = graph.filter(|_| estimate > exact_limit);
             if let Some(graph) = walk {
-                let sub = sub_graph(segment, filter);
+                let sub = if named {
+                    None
+                } else {
+                    sub_graph(segment, filter)
+                };
                 let beam = if sub.is_some() {
                     ef.saturating_mul(SUB_GRAPH_EF_FACTOR)
                 } else {
@@ -501,7 +525,7 @@ impl Collection {
                 };
                 let graph = sub.unwrap_or(graph);
                 let accept = |offset: u32| live(offset) && selector.check(offset);
-                let hits = graph.search(data.vectors(), self.dim, &query, wanted, beam, &accept);
+                let hits = graph.search(data.vectors(), space.dim, &query, wanted, beam, &accept);
                 for (d, offset) in hits {
                     consider(d, data, position, offset as usize);
                 }
@@ -516,9 +540,13 @@ impl Collection {
                 }
             };
             let mut visit = |offset: u32| {
-                if live(offset) && (candidates.exact || selector.check(offset)) {
+                let row = data.vector(offset as usize);
+                if live(offset)
+                    && (!named || space.present(row))
+                    && (candidates.exact || selector.check(offset))
+                {
                     consider(
-                        metric(&query, data.vector(offset as usize)),
+                        metric(&query, space.of(row)),
                         data,
                         position,
                         offset as usize,
@@ -546,7 +574,10 @@ impl Collection {
             .with_payload
             .clone()
             .unwrap_or(WithPayloadSelector::Enable(false));
-        let with_vector = request.with_vector.unwrap_or(false);
+        let with_vector = request
+            .with_vector
+            .clone()
+            .unwrap_or(WithVectorSelector::Enable(false));
         Ok(Some(
             best.into_sorted_vec()
                 .into_iter()
@@ -563,7 +594,7 @@ impl Collection {
                         } else {
                             None
                         },
-                        vector: with_vector.then(|| data.vector(at).to_vec()),
+                        vector: self.spaces.output(data.vector(at), &with_vector),
                     }
                 })
                 .collect(),
@@ -605,6 +636,7 @@ impl Collection {
                 "recommend strategy best_score is not supported; use average_vector".into(),
             ));
         }
+        let space = self.spaces.get(request.using.as_deref().unwrap_or(""))?;
         let mut example_ids = Vec::new();
         let average = |examples: &[RecommendExample],
                        ids: &mut Vec<PointId>|
@@ -613,7 +645,7 @@ impl Collection {
                 return Ok(None);
             }
             let state = read(&self.state);
-            let mut sum = vec![0f64; self.dim];
+            let mut sum = vec![0f64; space.dim];
             for example in examples {
                 let vector: Vec<f32> = match example {
                     RecommendExample::Id(id) => {
@@ -623,19 +655,18 @@ impl Collection {
                             ))
                         })?;
                         ids.push(*id);
-                        state.segments[loc.segment as usize]
+                        let row = state.segments[loc.segment as usize]
                             .data
-                            .vector(loc.offset as usize)
-                            .to_vec()
-                    }
-                    RecommendExample::Vector(vector) => {
-                        validate(vector, self.dim, None)?;
-                        let mut vector = vector.clone();
-                        if self.params.distance == crate::models::Distance::Cosine {
-                            normalize(&mut vector);
+                            .vector(loc.offset as usize);
+                        if !space.present(row) {
+                            return Err(StorageError::BadRequest(format!(
+                                "point {id} has no vector \"{}\" to recommend from",
+                                space.name
+                            )));
                         }
-                        vector
+                        space.of(row).to_vec()
                     }
+                    RecommendExample::Vector(vector) => self.spaces.query(space, vector)?,
                 };
                 for (s, x) in sum.iter_mut().zip(&vector) {
                     *s += f64::from(*x);
@@ -660,13 +691,18 @@ impl Collection {
                 .get_or_insert_with(Vec::new)
                 .push(Condition::HasId(example_ids));
         }
+        let query = if self.spaces.is_named() {
+            NamedVectorStruct::named(space.name.clone(), query)
+        } else {
+            NamedVectorStruct::Default(query)
+        };
         let search = SearchRequest {
             vector: query,
             limit: request.limit,
             filter: Some(filter),
             offset: request.offset,
             with_payload: request.with_payload.clone(),
-            with_vector: request.with_vector,
+            with_vector: request.with_vector.clone(),
             score_threshold: request.score_threshold,
             params: request.params,
         };
@@ -710,7 +746,7 @@ impl Collection {
                 filter: Some(filter.clone()),
                 offset: None,
                 with_payload: Some(WithPayloadSelector::Enable(true)),
-                with_vector: request.with_vector,
+                with_vector: request.with_vector.clone(),
                 score_threshold: request.score_threshold,
                 params: request.params,
             };
