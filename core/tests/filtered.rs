@@ -1075,13 +1075,14 @@ fn upsert(c: &Collection, model: &mut Model, dim: usize, batch: &[(u64, u64, Opt
         .iter()
         .map(|(id, seed, payload)| PointStruct {
             id: pid(*id),
-            vector: vector(*seed, dim),
+            vector: vector(*seed, dim).into(),
             payload: payload.clone(),
         })
         .collect();
     c.upsert(points.clone()).expect("upsert");
     for p in points {
-        model.points.insert(num(&p.id), (p.vector, p.payload));
+        let v = p.vector.as_single().unwrap_or_default().to_vec();
+        model.points.insert(num(&p.id), (v, p.payload));
     }
 }
 
@@ -1374,8 +1375,8 @@ fn a_restart_keeps_counts_scrolls_and_schema() {
             model.points.insert(
                 num(&record.id),
                 (
-                    record.vector.unwrap(),
-                    record.payload.filter(|p| !p.is_empty()),
+                    record.plain_vector().unwrap_or_default().to_vec(),
+                    record.payload.clone().filter(|p| !p.is_empty()),
                 ),
             );
         }

@@ -656,12 +656,13 @@ impl HnswBuilder {
                 }
             }
         }
-        let level0 = into_plain(self.level0);
+        let mut level0 = into_plain(self.level0);
         let entry = self
             .entry
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner);
         let (entry, max_level) = entry.unwrap_or((NO_ENTRY, 0));
+        heal_level0(&mut level0, m0, &levels, entry);
         HnswGraph {
             len: self.len,
             offsets: self.offsets,
@@ -677,6 +678,60 @@ impl HnswBuilder {
             level0,
             upper_start,
             upper,
+        }
+    }
+}
+
+/// Give every inserted node but the entry point at least one incoming level-0 link, so that a
+/// search can reach it. Pruning by the neighbour heuristic can drop a node from every list
+/// that held it (more likely when threads insert concurrently, which changes the order
+/// lists fill in); such a node could never be returned. It is linked from one of its own
+/// neighbours instead: into a free slot, or in place of a link to a node that has other
+/// incoming links, so that no node loses its last one.
+fn heal_level0(level0: &mut [u32], m0: usize, levels: &[u8], entry: u32) {
+    let stride = 1 + m0;
+    let len = levels.len();
+    let row_links = |level0: &[u32], node: usize| -> std::ops::Range<usize> {
+        let count = (level0[node * stride] as usize).min(m0);
+        node * stride + 1..node * stride + 1 + count
+    };
+    let mut incoming = vec![0u32; len];
+    for node in (0..len).filter(|&n| levels[n] != NOT_INSERTED) {
+        for &link in &level0[row_links(level0, node)] {
+            if let Some(count) = incoming.get_mut(link as usize) {
+                *count += 1;
+            }
+        }
+    }
+    for orphan in 0..len {
+        if levels[orphan] == NOT_INSERTED || orphan as u32 == entry || incoming[orphan] > 0 {
+            continue;
+        }
+        let neighbours: Vec<u32> = level0[row_links(level0, orphan)].to_vec();
+        for neighbour in neighbours {
+            let n = neighbour as usize;
+            if n >= len {
+                continue;
+            }
+            let count = (level0[n * stride] as usize).min(m0);
+            if count < m0 {
+                level0[n * stride + 1 + count] = orphan as u32;
+                level0[n * stride] = count as u32 + 1;
+                incoming[orphan] += 1;
+                break;
+            }
+            // Replace the link whose target has the most other ways in.
+            let slots = row_links(level0, n);
+            let best = slots
+                .clone()
+                .filter(|&slot| incoming.get(level0[slot] as usize).is_some_and(|&c| c > 1))
+                .max_by_key(|&slot| incoming[level0[slot] as usize]);
+            if let Some(slot) = best {
+                incoming[level0[slot] as usize] -= 1;
+                level0[slot] = orphan as u32;
+                incoming[orphan] += 1;
+                break;
+            }
         }
     }
 }
@@ -737,19 +792,41 @@ impl<'a, M: NodeMap> Inserter<'a, M> {
                 let mut found = self.search_level(query, &entries, lc, visited, &mut scratch);
                 found.retain(|near| near.id != id);
                 let chosen = self.select(&found, self.params.m);
-                let mut lists = lock(&self.nodes[node]);
-                if lc == 0 {
-                    set_row(self.row(node), chosen.iter().map(|near| near.id));
-                } else if let Some(list) = lists.get_mut(lc - 1) {
-                    list.clear();
-                    list.extend(chosen.iter().map(|near| near.id));
-                }
-                drop(lists);
                 let max_degree = if lc == 0 {
                     self.params.m0()
                 } else {
                     self.params.m
                 };
+                // Other threads may have linked this node to theirs already (it is reachable
+                // from its higher levels): keep those links next to the chosen ones, or the
+                // nodes behind them lose their only way in from here.
+                let mut lists = lock(&self.nodes[node]);
+                let mut links: Vec<u32> = chosen.iter().map(|near| near.id).collect();
+                let before: Vec<u32> = if lc == 0 {
+                    links_of(self.row(node))
+                        .map(|slot| slot.load(Atomic::Relaxed))
+                        .collect()
+                } else {
+                    lists.get(lc - 1).cloned().unwrap_or_default()
+                };
+                for link in before {
+                    if !links.contains(&link) {
+                        links.push(link);
+                    }
+                }
+                if links.len() > max_degree {
+                    links = self
+                        .prune(id, links.into_iter(), max_degree)
+                        .iter()
+                        .map(|near| near.id)
+                        .collect();
+                }
+                if lc == 0 {
+                    set_row(self.row(node), links.into_iter());
+                } else if let Some(list) = lists.get_mut(lc - 1) {
+                    *list = links;
+                }
+                drop(lists);
                 for neighbour in &chosen {
                     self.connect(neighbour.id, id, lc, max_degree);
                 }
@@ -2046,6 +2123,37 @@ mod tests {
         // And the untouched data loads.
         checked::write(&path, MAGIC, VERSION, m, 40, &[&data]).unwrap();
         assert!(HnswGraph::load(&path, 40, Distance::Euclid).is_ok());
+    }
+
+    #[test]
+    fn healing_links_every_orphan_without_making_new_ones() {
+        // m0 = 2. Node 3 has no incoming link; node 0 (the entry) has a free slot, node 1 is
+        // full of links to nodes that have other ways in.
+        let m0 = 2;
+        let levels = [0u8, 0, 0, 0];
+        #[rustfmt::skip]
+        let mut level0 = vec![
+            1, 1, 0, // 0 -> 1
+            2, 2, 0, // 1 -> 2, 0
+            2, 1, 0, // 2 -> 1, 0
+            1, 1, 0, // 3 -> 1
+        ];
+        heal_level0(&mut level0, m0, &levels, 0);
+        let incoming = |node: u32| {
+            (0..4)
+                .filter(|&n| {
+                    let count = level0[n * 3] as usize;
+                    level0[n * 3 + 1..n * 3 + 1 + count].contains(&node)
+                })
+                .count()
+        };
+        assert_eq!(incoming(3), 1, "{level0:?}");
+        for node in 1..4 {
+            assert!(
+                incoming(node) >= 1,
+                "node {node} lost its way in: {level0:?}"
+            );
+        }
     }
 
     #[test]
