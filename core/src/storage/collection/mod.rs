@@ -475,29 +475,51 @@ impl Collection {
         &self,
         make: impl FnOnce(&State) -> Result<Operation, StorageError>,
     ) -> Result<UpdateResult, StorageError> {
-        if let Some(reason) = &self.read_only {
-            return Err(StorageError::ReadOnly {
-                reason: reason.clone(),
-            });
-        }
+        self.check_writable()?;
         let op = {
             let mut writer = lock(&self.writer);
             let operation = make(&read(&self.state))?;
-            let mut body = Vec::new();
-            if self.dir.is_some() {
-                operation
-                    .encode(&mut body)
-                    .map_err(StorageError::BadRequest)?;
-            }
-            let op = writer.next_op;
-            if let Some(wal) = writer.wal.as_mut() {
-                wal.append(op, &body)?;
-            }
-            apply(&mut write(&self.state), op, operation);
-            writer.next_op = op + 1;
-            op
+            let body = self.encode(&operation)?;
+            self.log_and_apply(&mut writer, &body, operation)?
         };
         self.after_write(op)
+    }
+
+    fn check_writable(&self) -> Result<(), StorageError> {
+        match &self.read_only {
+            Some(reason) => Err(StorageError::ReadOnly {
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The log record of `operation` (nothing in memory).
+    fn encode(&self, operation: &Operation) -> Result<Vec<u8>, StorageError> {
+        let mut body = Vec::new();
+        if self.dir.is_some() {
+            operation
+                .encode(&mut body)
+                .map_err(StorageError::BadRequest)?;
+        }
+        Ok(body)
+    }
+
+    /// Append `body` under the next operation number and apply `operation`; the caller holds
+    /// the writers' lock.
+    fn log_and_apply(
+        &self,
+        writer: &mut Writer,
+        body: &[u8],
+        operation: Operation,
+    ) -> Result<u64, StorageError> {
+        let op = writer.next_op;
+        if let Some(wal) = writer.wal.as_mut() {
+            wal.append(op, body)?;
+        }
+        apply(&mut write(&self.state), op, operation);
+        writer.next_op = op + 1;
+        Ok(op)
     }
 
     /// Sync through `op` if the durability asks for it, and report the write.
@@ -516,28 +538,10 @@ impl Collection {
 
     /// Log `operation`, apply it, and (under `Durability::Fsync`) sync before returning.
     fn write(&self, operation: Operation) -> Result<UpdateResult, StorageError> {
-        if let Some(reason) = &self.read_only {
-            return Err(StorageError::ReadOnly {
-                reason: reason.clone(),
-            });
-        }
+        self.check_writable()?;
         // Encoding is the expensive part of logging; do it before taking the writers' lock.
-        let mut body = Vec::new();
-        if self.dir.is_some() {
-            operation
-                .encode(&mut body)
-                .map_err(StorageError::BadRequest)?;
-        }
-        let op = {
-            let mut writer = lock(&self.writer);
-            let op = writer.next_op;
-            if let Some(wal) = writer.wal.as_mut() {
-                wal.append(op, &body)?;
-            }
-            apply(&mut write(&self.state), op, operation);
-            writer.next_op = op + 1;
-            op
-        };
+        let body = self.encode(&operation)?;
+        let op = self.log_and_apply(&mut lock(&self.writer), &body, operation)?;
         self.after_write(op)
     }
 

@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{lock, read, write, Collection};
+use super::{lock, read, write, Collection, State};
 use crate::error::StorageError;
 use crate::models::{
     parse_key, path, CreateFieldIndex, DeleteVectors, Payload, PayloadIndexInfo, PayloadSchemaType,
@@ -80,6 +80,17 @@ fn check_selector(selector: &PointsSelector) -> Result<(), StorageError> {
 }
 
 impl Collection {
+    /// The ids a selector names (each once), or the live points its filter matches now.
+    fn selected_ids(&self, state: &State, selector: &PointsSelector) -> Vec<PointId> {
+        match selector {
+            PointsSelector::Points(ids) => {
+                let mut seen = std::collections::HashSet::new();
+                ids.iter().filter(|id| seen.insert(**id)).copied().collect()
+            }
+            PointsSelector::Filter(filter) => self.matching_ids(state, filter),
+        }
+    }
+
     /// Delete the selected points (by id, or every point a filter matches when the delete
     /// runs); ids that do not exist are ignored.
     pub fn delete(&self, selector: &PointsSelector) -> Result<UpdateResult, StorageError> {
@@ -110,13 +121,7 @@ impl Collection {
             PayloadUpdate::Clear(_) => {}
         }
         self.write_with(|state| {
-            let ids: Vec<PointId> = match update.selector() {
-                PointsSelector::Points(ids) => {
-                    let mut seen = std::collections::HashSet::new();
-                    ids.iter().filter(|id| seen.insert(**id)).copied().collect()
-                }
-                PointsSelector::Filter(filter) => self.matching_ids(state, filter),
-            };
+            let ids = self.selected_ids(state, update.selector());
             let points = ids
                 .into_iter()
                 .filter_map(|id| {
@@ -184,13 +189,7 @@ impl Collection {
             spaces.push(self.spaces.get(name)?.clone());
         }
         self.write_with(|state| {
-            let ids: Vec<PointId> = match &request.selector {
-                PointsSelector::Points(ids) => {
-                    let mut seen = std::collections::HashSet::new();
-                    ids.iter().filter(|id| seen.insert(**id)).copied().collect()
-                }
-                PointsSelector::Filter(filter) => self.matching_ids(state, filter),
-            };
+            let ids = self.selected_ids(state, &request.selector);
             let rows = ids
                 .into_iter()
                 .filter_map(|id| {
@@ -236,11 +235,7 @@ impl Collection {
         &self,
         change: impl FnOnce(&mut BTreeMap<String, PayloadSchemaType>),
     ) -> Result<UpdateResult, StorageError> {
-        if let Some(reason) = &self.read_only {
-            return Err(StorageError::ReadOnly {
-                reason: reason.clone(),
-            });
-        }
+        self.check_writable()?;
         {
             let mut committed = lock(&self.checkpoint);
             let mut manifest = committed.clone();
