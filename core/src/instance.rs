@@ -469,9 +469,11 @@ async fn next_message_inner(queue: &Receiver<Message>, idle_spin: Duration) -> O
 fn dispatch(context: &Arc<HandlerContext>, message: Message, in_flight: async_channel::Sender<()>) {
     let pool = message.request.pool();
     let task_context = context.clone();
+    let waiting = (pool == Pool::Update).then(|| context.optimizer.write_waiting());
     context.runtime.spawn(
         pool,
         Box::pin(async move {
+            drop(waiting);
             let _in_flight = in_flight;
             let Message { request, reply } = message;
             if reply.is_canceled() {

@@ -9,7 +9,7 @@
 //! built graph is dropped and nothing on disk changes.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -29,6 +29,18 @@ pub(crate) struct Optimizer {
     /// Tasks an index build is split over: the update pool's thread count.
     threads: usize,
     stopping: Arc<AtomicBool>,
+    /// Write requests spawned on the update pool that have not started yet: builds sharing
+    /// that pool step aside for them at once instead of at the end of their slice.
+    writes_waiting: Arc<AtomicUsize>,
+}
+
+/// Counts one write as waiting for the update pool until it starts (or is dropped unrun).
+pub(crate) struct WaitingWrite(Arc<AtomicUsize>);
+
+impl Drop for WaitingWrite {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Optimizer {
@@ -38,7 +50,14 @@ impl Optimizer {
             runtime,
             threads: threads.max(1),
             stopping: Arc::new(AtomicBool::new(false)),
+            writes_waiting: Arc::new(AtomicUsize::new(0)),
         })
+    }
+
+    /// Note a write about to be spawned on the update pool; drop the guard when it starts.
+    pub(crate) fn write_waiting(&self) -> WaitingWrite {
+        self.writes_waiting.fetch_add(1, Ordering::AcqRel);
+        WaitingWrite(self.writes_waiting.clone())
     }
 
     /// Stop: no new optimization starts, running builds end at their next yield.
@@ -127,6 +146,7 @@ impl Optimizer {
             let job = job.clone();
             let collection = collection.clone();
             let stopping = self.stopping.clone();
+            let writes_waiting = self.writes_waiting.clone();
             self.runtime.spawn(
                 Pool::Update,
                 Box::pin(async move {
@@ -134,7 +154,12 @@ impl Optimizer {
                         loop {
                             let slice = Instant::now();
                             let mut more = true;
-                            while more && slice.elapsed() < SLICE {
+                            // A point takes 0.1-0.5 ms; a waiting write gets the thread after
+                            // the current one.
+                            while more
+                                && slice.elapsed() < SLICE
+                                && writes_waiting.load(Ordering::Acquire) == 0
+                            {
                                 more = job.insert_next();
                             }
                             if !more || stopping.load(Ordering::Acquire) || collection.is_closed() {
