@@ -10,7 +10,7 @@ mod common;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
-use common::Ctx;
+use common::{Ctx, Rng};
 use rro::models::{
     CollectionInfo, Condition, CountRequest, CreateCollection, CreateFieldIndex, DeletePayload,
     Direction, Distance, Filter, GeoBoundingBox, GeoPoint, GeoRadius, GetPoints, GroupId,
@@ -38,27 +38,6 @@ backend_tests!(
 
 // ---------------------------------------------------------------------------------------------
 // Data and helpers
-
-/// A deterministic pseudo-random stream (splitmix64), so failures replay.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-    }
-
-    fn vector(&mut self, dim: usize) -> Vec<f32> {
-        (0..dim).map(|_| self.unit()).collect()
-    }
-}
 
 /// A point as the test knows it.
 #[derive(Debug, Clone)]

@@ -197,3 +197,27 @@ macro_rules! backend_tests {
         }
     )*};
 }
+
+/// A deterministic pseudo-random stream (splitmix64), so failures replay.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next 64 random bits.
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [-1, 1).
+    pub fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+    }
+
+    /// `dim` components uniform in [-1, 1).
+    pub fn vector(&mut self, dim: usize) -> Vec<f32> {
+        (0..dim).map(|_| self.unit()).collect()
+    }
+}
