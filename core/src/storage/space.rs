@@ -170,6 +170,25 @@ impl Spaces {
         Ok(row)
     }
 
+    /// [`row`](Self::row), taking the vector itself as the row when the collection has one
+    /// unnamed space (the common case: no copy).
+    pub(crate) fn into_row(
+        &self,
+        id: &PointId,
+        vectors: VectorStruct,
+    ) -> Result<Vec<f32>, StorageError> {
+        match (vectors, self.single()) {
+            (VectorStruct::Single(mut vector), Some(space)) => {
+                validate(&vector, space.dim, Some(id))?;
+                if space.distance() == Distance::Cosine {
+                    normalize(&mut vector);
+                }
+                Ok(vector)
+            }
+            (vectors, _) => self.row(id, &vectors),
+        }
+    }
+
     /// Write the given vectors into `row`, leaving its other blocks as they are.
     pub(crate) fn fill(
         &self,
@@ -299,6 +318,24 @@ mod tests {
         let out = spaces.output(&row, &WithVectorSelector::Names(vec!["image".into()]));
         let expected: BTreeMap<String, Vec<f32>> = [("image".to_owned(), vec![0.6, 0.8])].into();
         assert_eq!(out, Some(VectorStruct::Named(expected)));
+    }
+
+    #[test]
+    fn an_unnamed_vector_becomes_the_row_itself() {
+        let spaces = Spaces::new(&VectorParams::new(2, Distance::Cosine).into()).unwrap();
+        let id = PointId::Num(3);
+        let row = spaces.into_row(&id, vec![3.0, 4.0].into()).unwrap();
+        assert_eq!(row, [0.6, 0.8]);
+        assert!(spaces.into_row(&id, vec![1.0].into()).is_err());
+        assert!(spaces
+            .into_row(&id, vec![f32::INFINITY, 0.0].into())
+            .is_err());
+        let named = named();
+        let row = named
+            .into_row(&id, VectorStruct::named([("image", vec![0.0, 2.0])]))
+            .unwrap();
+        assert_eq!(&row[..2], &[0.0, 1.0]);
+        assert!(row[2..].iter().all(|x| x.is_nan()));
     }
 
     #[test]
