@@ -641,3 +641,50 @@ mod tests {
         assert!(FieldIndexes::load(dir.path(), &schema, 20).is_none());
     }
 }
+
+#[cfg(test)]
+mod timing {
+    use std::time::Instant;
+
+    use serde_json::json;
+
+    use super::*;
+
+    /// Build vs load of three indexes over 50k payloads; run with
+    /// `cargo test --release --all-features -p rro-core --lib -- --ignored --nocapture timing`.
+    #[test]
+    #[ignore]
+    fn build_versus_load() {
+        let n = 50_000u64;
+        let mut data = SegmentData::new(2);
+        for i in 0..n {
+            let payload = json!({"k": format!("w{}", i % 100), "n": i % 1000, "f": i as f64 / 7.0,
+                                 "other": {"text": "some payload that is not indexed", "x": [1, 2, 3]}});
+            let payload = payload.as_object().cloned();
+            data.push(PointId::Num(i), &[0.0, 1.0], payload, i);
+        }
+        let schema: BTreeMap<String, PayloadSchemaType> = [
+            ("k".to_owned(), PayloadSchemaType::Keyword),
+            ("n".to_owned(), PayloadSchemaType::Integer),
+            ("f".to_owned(), PayloadSchemaType::Float),
+        ]
+        .into();
+        let dir = tempfile::tempdir().unwrap();
+        let start = Instant::now();
+        let built = FieldIndexes::build(&data, &schema);
+        let build = start.elapsed();
+        let start = Instant::now();
+        built.write(dir.path(), &schema, data.len()).unwrap();
+        let write = start.elapsed();
+        let start = Instant::now();
+        let loaded = FieldIndexes::load(dir.path(), &schema, data.len()).unwrap();
+        let load = start.elapsed();
+        assert!(loaded.fits(&schema));
+        let size = std::fs::metadata(dir.path().join(PAYLOAD_INDEX_FILE))
+            .unwrap()
+            .len();
+        println!(
+            "{n} payloads, 3 fields: build {build:?}, write {write:?}, load {load:?}, file {size} bytes"
+        );
+    }
+}
