@@ -649,3 +649,108 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[test]
+fn payload_index_files_are_reused_and_a_damaged_one_is_rebuilt() {
+    use rro_core::models::{
+        Condition, CountRequest, CreateFieldIndex, Filter, PayloadSchemaType, Range,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let n = 300u64;
+    let filters = [
+        Filter::must([Condition::matches("tag", "t3")]),
+        Filter::must([Condition::range("id", Range::default().gte(100).lt(250))]),
+        Filter::must([
+            Condition::matches("tag", "t1"),
+            Condition::range("id", Range::default().lt(150)),
+        ]),
+    ];
+    let expected = [
+        (0..n).filter(|i| i % 7 == 3).count() as u64,
+        150,
+        (0..150u64).filter(|i| i % 7 == 1).count() as u64,
+    ];
+    let counts = |toc: &TableOfContent| -> Vec<u64> {
+        let c = toc.collection("c").unwrap();
+        filters
+            .iter()
+            .map(|f| c.count_filtered(&CountRequest::filter(f.clone())).unwrap())
+            .collect()
+    };
+    {
+        let toc = open(dir.path());
+        toc.create_collection(
+            "c",
+            CreateCollection::new(VectorParams::new(4, Distance::Dot)),
+        )
+        .unwrap();
+        let c = toc.collection("c").unwrap();
+        c.create_field_index(&CreateFieldIndex::new("tag", PayloadSchemaType::Keyword))
+            .unwrap();
+        c.create_field_index(&CreateFieldIndex::new("id", PayloadSchemaType::Integer))
+            .unwrap();
+        for batch in [0..150, 150..n] {
+            let points = batch.map(|i| {
+                PointStruct::new(i, vec![i as f32, 1.0, 0.0, 0.5])
+                    .with_payload(rro_core::payload!({ "id": i, "tag": format!("t{}", i % 7) }))
+            });
+            c.upsert(points.collect()).unwrap();
+            // Seal the batch into a segment, then let the optimizer merge or index them.
+            toc.flush().unwrap();
+            c.optimize(1).unwrap();
+        }
+        assert_eq!(counts(&toc), expected);
+    }
+    // Every sealed segment (a directory with points) caches its indexes.
+    let sealed: Vec<PathBuf> = segment_dirs(dir.path(), "c")
+        .into_iter()
+        .filter(|d| d.join("points.bin").exists())
+        .collect();
+    assert!(!sealed.is_empty());
+    let files: Vec<PathBuf> = sealed.iter().map(|d| d.join("payload_index.bin")).collect();
+    let originals: Vec<Vec<u8>> = files
+        .iter()
+        .map(|f| fs::read(f).unwrap_or_else(|e| panic!("{}: {e}", f.display())))
+        .collect();
+    #[cfg(unix)]
+    let inodes = || -> Vec<u64> {
+        use std::os::unix::fs::MetadataExt;
+        files
+            .iter()
+            .map(|f| fs::metadata(f).unwrap().ino())
+            .collect()
+    };
+    #[cfg(unix)]
+    let before = inodes();
+    let info = {
+        let toc = open(dir.path());
+        assert_eq!(counts(&toc), expected, "loaded from the files");
+        // Loaded, not rebuilt: a rebuild would have renamed a new file into place.
+        #[cfg(unix)]
+        assert_eq!(inodes(), before);
+        let info = toc.collection("c").unwrap().info().payload_schema;
+        assert_eq!(info["tag"].points, n);
+        info
+    };
+    for damage in ["flip", "cut", "remove"] {
+        for file in &files {
+            let mut bytes = fs::read(file).unwrap();
+            match damage {
+                "flip" => {
+                    let at = bytes.len() / 2;
+                    bytes[at] ^= 0x40;
+                    fs::write(file, bytes).unwrap();
+                }
+                "cut" => fs::write(file, &bytes[..bytes.len() - 1]).unwrap(),
+                _ => fs::remove_file(file).unwrap(),
+            }
+        }
+        let toc = open(dir.path());
+        assert_eq!(counts(&toc), expected, "{damage}");
+        assert_eq!(toc.collection("c").unwrap().info().payload_schema, info);
+        // Rebuilt from the payloads and written again, identically.
+        for (file, original) in files.iter().zip(&originals) {
+            assert_eq!(&fs::read(file).unwrap(), original, "{damage}");
+        }
+    }
+}

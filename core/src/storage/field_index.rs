@@ -33,6 +33,30 @@
 //!
 //! Ranges binary-search the sorted pairs; `match` conditions look up posting lists; a single
 //! offset is checked against its own values only.
+//!
+//! ## Encoding
+//! [`FieldIndex::encode`] stores the parts that cannot be derived cheaply, little-endian;
+//! [`FieldIndex::decode`] derives the rest as a build does (so they agree by construction) and
+//! checks every invariant the queries rely on, so that bad bytes give an error, not a panic or
+//! a wrong answer. Counts are u64, offsets u32 (each below the segment's length), group sizes
+//! u32, floats f64 bits (finite). The key, kind and length are the caller's, not stored.
+//! - A tag byte: 0 for an index that decides nothing, else the kind's code (keyword 1,
+//!   integer 2, float 3, bool 4, datetime 5, geo 6), which must be the expected kind's.
+//! - Keyword, integer, bool (postings): the number of values, then the values strictly
+//!   ascending (keyword: u64 byte length and UTF-8; integer: i64; bool: one byte, 0 or 1); one
+//!   u32 size per value, then the posting lists back to back (non-empty, offsets strictly
+//!   ascending); then the `other` bitset as `len.div_ceil(64)` u64 words, no bit set past
+//!   `len`. Per-offset value ids, counts and an integer index's ordered pairs are derived.
+//! - Integer, after the postings: the number of strays, then `(offset u32, value f64)` pairs,
+//!   offsets ascending, each offset marked in `other`.
+//! - Float: the number of entries, then `(value f64, offset u32)` entries strictly ascending
+//!   (value by `total_cmp`, then offset): the ordered pairs. Per-offset values are derived.
+//! - Datetime: the number of entries, then `(micros i64, offset u32, sub-micro ns u16 < 1000)`
+//!   entries strictly ascending as tuples. Ordered pairs and per-offset instants are derived.
+//! - Geo: one u32 size per offset (`len` of them), then `(lon f64, lat f64)` points back to
+//!   back.
+//!
+//! Nothing follows the last part.
 
 // The collection wires field indexes into planning, search and scroll in a later change; until
 // then only the tests call this module.
@@ -254,19 +278,24 @@ impl<K: Ord> Postings<K> {
             keys.push(key);
             by_value.push(offsets);
         }
+        Some(Postings::assemble(len, keys, by_value.finish(), other))
+    }
+
+    /// Postings from their stored parts, deriving the rest (shared by building and decoding).
+    fn assemble(len: usize, keys: Vec<K>, by_value: Groups<u32>, other: Bits) -> Self {
         let by_offset = invert(len, &by_value);
         let other_count = other.count();
         let candidates = (0..len)
             .filter(|&o| other.get(o as u32) || !by_offset.get(o).is_empty())
             .count();
-        Some(Postings {
+        Postings {
             keys,
-            by_value: by_value.finish(),
+            by_value,
             by_offset,
             other,
             other_count,
             candidates,
-        })
+        }
     }
 
     fn id_of<Q: Ord + ?Sized>(&self, key: &Q) -> Option<usize>
@@ -401,7 +430,7 @@ fn sorted_unique(mut offsets: Vec<u32>, len: usize) -> Vec<u32> {
 }
 
 /// An exact UTC instant split at the microsecond: ordered as the instant is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 struct Moment {
     micros: i64,
     /// Nanoseconds below `micros`, 0..1000.
@@ -478,6 +507,11 @@ impl FieldIndex {
                 PayloadSchemaType::Geo => build_geo(key, len, payload_at),
             }
         };
+        FieldIndex::from_data(key, kind, len, data)
+    }
+
+    /// The index holding `data`, with its point count.
+    fn from_data(key: &str, kind: PayloadSchemaType, len: usize, data: Data) -> FieldIndex {
         let points = match &data {
             Data::Keyword(postings) => postings.by_offset.non_empty(),
             Data::Integer { postings, .. } => postings.by_offset.non_empty(),
@@ -880,6 +914,449 @@ fn scan_geo(by_offset: &Groups<GeoPoint>, hit: impl Fn(GeoPoint) -> bool) -> Vec
         .filter(|&o| by_offset.get(o).iter().any(|&p| hit(p)))
         .map(|o| o as u32)
         .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding (see "Encoding" in the module docs)
+
+/// The byte that names `kind` in encodings (also used by `select.rs` for the schema list).
+pub(crate) fn kind_code(kind: PayloadSchemaType) -> u8 {
+    match kind {
+        PayloadSchemaType::Keyword => 1,
+        PayloadSchemaType::Integer => 2,
+        PayloadSchemaType::Float => 3,
+        PayloadSchemaType::Bool => 4,
+        PayloadSchemaType::Datetime => 5,
+        PayloadSchemaType::Geo => 6,
+    }
+}
+
+/// The kind named by `code`, the inverse of [`kind_code`].
+pub(crate) fn kind_of_code(code: u8) -> Option<PayloadSchemaType> {
+    Some(match code {
+        1 => PayloadSchemaType::Keyword,
+        2 => PayloadSchemaType::Integer,
+        3 => PayloadSchemaType::Float,
+        4 => PayloadSchemaType::Bool,
+        5 => PayloadSchemaType::Datetime,
+        6 => PayloadSchemaType::Geo,
+        _ => return None,
+    })
+}
+
+/// Tag of `Data::Unindexed`; the other variants use their kind's code.
+const UNINDEXED: u8 = 0;
+
+fn put_u32(out: &mut Vec<u8>, n: u32) {
+    out.extend_from_slice(&n.to_le_bytes());
+}
+
+fn put_u64(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(&n.to_le_bytes());
+}
+
+/// A count or length; `usize` never exceeds 64 bits on supported targets.
+fn put_len(out: &mut Vec<u8>, n: usize) {
+    put_u64(out, n as u64);
+}
+
+/// Group sizes as u32 each: every group (a value's posting list, an offset's values) is
+/// smaller than `u32::MAX` because offsets and value ids fit in `u32`.
+fn put_group_sizes<T>(out: &mut Vec<u8>, groups: &Groups<T>) {
+    for w in groups.starts.windows(2) {
+        put_u32(out, (w[1] - w[0]) as u32);
+    }
+}
+
+impl<K> Postings<K> {
+    /// Keys (by `put_key`), then per key its posting list, then the `other` bitset. `by_offset`
+    /// and the counts are derived again on decoding.
+    fn encode(&self, out: &mut Vec<u8>, put_key: impl Fn(&mut Vec<u8>, &K)) {
+        put_len(out, self.keys.len());
+        for key in &self.keys {
+            put_key(out, key);
+        }
+        put_group_sizes(out, &self.by_value);
+        for &offset in &self.by_value.items {
+            put_u32(out, offset);
+        }
+        for &word in &self.other.0 {
+            put_u64(out, word);
+        }
+    }
+}
+
+impl FieldIndex {
+    /// Appends this index's encoding (layout in the module docs) to `out`.
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        match &self.data {
+            Data::Unindexed => out.push(UNINDEXED),
+            Data::Keyword(postings) => {
+                out.push(kind_code(PayloadSchemaType::Keyword));
+                postings.encode(out, |out, key| {
+                    put_len(out, key.len());
+                    out.extend_from_slice(key.as_bytes());
+                });
+            }
+            Data::Integer {
+                postings, strays, ..
+            } => {
+                out.push(kind_code(PayloadSchemaType::Integer));
+                postings.encode(out, |out, &key| out.extend_from_slice(&key.to_le_bytes()));
+                put_len(out, strays.len());
+                for &(offset, x) in strays {
+                    put_u32(out, offset);
+                    out.extend_from_slice(&x.to_le_bytes());
+                }
+            }
+            Data::Bool(postings) => {
+                out.push(kind_code(PayloadSchemaType::Bool));
+                postings.encode(out, |out, &key| out.push(u8::from(key)));
+            }
+            Data::Float { ordered, .. } => {
+                out.push(kind_code(PayloadSchemaType::Float));
+                put_len(out, ordered.len());
+                for &(value, offset) in ordered {
+                    out.extend_from_slice(&value.as_f64().to_le_bytes());
+                    put_u32(out, offset);
+                }
+            }
+            Data::Datetime {
+                ordered,
+                sub_micros,
+                ..
+            } => {
+                out.push(kind_code(PayloadSchemaType::Datetime));
+                put_len(out, ordered.len());
+                for (&(value, offset), &sub) in ordered.iter().zip(sub_micros) {
+                    out.extend_from_slice(&value.as_i64().to_le_bytes());
+                    put_u32(out, offset);
+                    out.extend_from_slice(&sub.to_le_bytes());
+                }
+            }
+            Data::Geo(by_offset) => {
+                out.push(kind_code(PayloadSchemaType::Geo));
+                put_group_sizes(out, by_offset);
+                for point in &by_offset.items {
+                    out.extend_from_slice(&point.lon.to_le_bytes());
+                    out.extend_from_slice(&point.lat.to_le_bytes());
+                }
+            }
+        }
+    }
+
+    /// The index of `key` as `kind` over `len` offsets encoded in `bytes` by
+    /// [`FieldIndex::encode`]; `Err` when the bytes are not a valid encoding of such an index.
+    pub(crate) fn decode(
+        bytes: &[u8],
+        key: &str,
+        kind: PayloadSchemaType,
+        len: usize,
+    ) -> Result<FieldIndex, String> {
+        let mut r = Reader { bytes, at: 0 };
+        let tag = r.u8()?;
+        let data = if tag == UNINDEXED {
+            Data::Unindexed
+        } else if tag != kind_code(kind) {
+            return Err(format!("tag {tag} does not name a {kind:?} index"));
+        } else if u32::try_from(len).is_err() {
+            // `build` never indexes that many offsets; offsets below must fit in u32.
+            return Err(format!("{len} offsets cannot be indexed"));
+        } else {
+            match kind {
+                PayloadSchemaType::Keyword => Data::Keyword(decode_postings(&mut r, len, |r| {
+                    let n = r.len(1)?;
+                    let text = std::str::from_utf8(r.take(n)?).map_err(|e| e.to_string())?;
+                    Ok(Box::from(text))
+                })?),
+                PayloadSchemaType::Integer => {
+                    let postings = decode_postings(&mut r, len, |r| r.i64())?;
+                    let strays = decode_strays(&mut r, len, &postings.other)?;
+                    // Built exactly as `build_integer` does, from the validated posting lists.
+                    let ordered = postings
+                        .keys
+                        .iter()
+                        .enumerate()
+                        .flat_map(|(id, &n)| {
+                            postings
+                                .by_value
+                                .get(id)
+                                .iter()
+                                .map(move |&o| (OrderValue::Int(n), o))
+                        })
+                        .collect();
+                    Data::Integer {
+                        postings,
+                        ordered,
+                        strays,
+                    }
+                }
+                PayloadSchemaType::Bool => {
+                    Data::Bool(decode_postings(&mut r, len, |r| match r.u8()? {
+                        0 => Ok(false),
+                        1 => Ok(true),
+                        b => Err(format!("bool byte {b}")),
+                    })?)
+                }
+                PayloadSchemaType::Float => {
+                    let n = r.len(12)?;
+                    let mut ordered = Vec::with_capacity(n);
+                    for _ in 0..n {
+                        let x = r.f64()?;
+                        let o = r.offset(len)?;
+                        ordered.push((OrderValue::Float(x), o));
+                    }
+                    // Strictly ascending by (value, offset): sorted for binary searches, and no
+                    // offset lists a value twice.
+                    if ordered
+                        .windows(2)
+                        .any(|w| (w[0].0, w[0].1) >= (w[1].0, w[1].1))
+                    {
+                        return Err("float entries not strictly ascending".into());
+                    }
+                    let by_offset = group_by_offset(len, &ordered, |&(v, o)| (o, v.as_f64()));
+                    Data::Float { by_offset, ordered }
+                }
+                PayloadSchemaType::Datetime => {
+                    let n = r.len(14)?;
+                    let mut entries: Vec<(i64, u32, u16)> = Vec::with_capacity(n);
+                    for _ in 0..n {
+                        let micros = r.i64()?;
+                        let o = r.offset(len)?;
+                        let sub = u16::from_le_bytes([r.u8()?, r.u8()?]);
+                        if sub >= 1000 {
+                            return Err(format!("{sub} nanoseconds below a microsecond"));
+                        }
+                        entries.push((micros, o, sub));
+                    }
+                    // Sorted as `build_datetime` sorts them, without duplicates.
+                    if entries.windows(2).any(|w| w[0] >= w[1]) {
+                        return Err("date-time entries not strictly ascending".into());
+                    }
+                    let ordered: Vec<(OrderValue, u32)> = entries
+                        .iter()
+                        .map(|&(micros, o, _)| (OrderValue::Int(micros), o))
+                        .collect();
+                    let by_offset = group_by_offset(len, &entries, |&(micros, o, sub)| {
+                        (o, Moment { micros, sub })
+                    });
+                    Data::Datetime {
+                        by_offset,
+                        ordered,
+                        sub_micros: entries.iter().map(|&(_, _, sub)| sub).collect(),
+                    }
+                }
+                PayloadSchemaType::Geo => {
+                    let Starts { starts, total } = decode_groups(&mut r, len)?;
+                    let mut items = Vec::with_capacity(r.items(total, 16)?);
+                    for _ in 0..total {
+                        items.push(GeoPoint {
+                            lon: r.f64()?,
+                            lat: r.f64()?,
+                        });
+                    }
+                    Data::Geo(Groups { starts, items })
+                }
+            }
+        };
+        if r.at != bytes.len() {
+            return Err(format!("{} bytes after the index", bytes.len() - r.at));
+        }
+        Ok(FieldIndex::from_data(key, kind, len, data))
+    }
+}
+
+/// Group starts read from their sizes, before the items: `total` items follow.
+struct Starts {
+    starts: Vec<usize>,
+    total: usize,
+}
+
+/// `count` group sizes (u32 each) as starts, checking that they fit the remaining bytes.
+fn decode_groups(r: &mut Reader<'_>, count: usize) -> Result<Starts, String> {
+    r.items(count, 4)?;
+    let mut starts = Vec::with_capacity(count + 1);
+    let mut total = 0usize;
+    starts.push(0);
+    for _ in 0..count {
+        total = total
+            .checked_add(r.u32()? as usize)
+            .ok_or("group sizes overflow")?;
+        starts.push(total);
+    }
+    Ok(Starts { starts, total })
+}
+
+/// Postings of `len` offsets whose keys `key` reads, checking every invariant queries use:
+/// keys strictly ascending, posting lists non-empty, strictly ascending and below `len`, the
+/// `other` bitset clear past `len`.
+fn decode_postings<K: Ord>(
+    r: &mut Reader<'_>,
+    len: usize,
+    mut key: impl FnMut(&mut Reader<'_>) -> Result<K, String>,
+) -> Result<Postings<K>, String> {
+    // Every key takes at least one byte, so the count is bounded by the bytes left.
+    let n = r.len(1)?;
+    u32::try_from(n).map_err(|_| "more values than u32 ids")?;
+    let mut keys = Vec::with_capacity(n);
+    for _ in 0..n {
+        let k = key(r)?;
+        if keys.last().is_some_and(|last| *last >= k) {
+            return Err("keys not strictly ascending".into());
+        }
+        keys.push(k);
+    }
+    let Starts { starts, total } = decode_groups(r, n)?;
+    let mut items = Vec::with_capacity(r.items(total, 4)?);
+    for _ in 0..total {
+        items.push(r.offset(len)?);
+    }
+    let by_value = Groups { starts, items };
+    for id in 0..n {
+        let list = by_value.get(id);
+        if list.is_empty() || list.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(format!("posting list {id} empty or not strictly ascending"));
+        }
+    }
+    let words = len.div_ceil(64);
+    r.items(words, 8)?;
+    let mut other = Vec::with_capacity(words);
+    for _ in 0..words {
+        other.push(r.u64()?);
+    }
+    if !len.is_multiple_of(64) && other.last().is_some_and(|&w| w >> (len % 64) != 0) {
+        return Err("bits set past the last offset".into());
+    }
+    Ok(Postings::assemble(len, keys, by_value, Bits(other)))
+}
+
+/// The strays of an integer index: sorted by offset, below `len`, finite, and each at an
+/// offset marked in `other` (as every number that is not an `i64` is).
+fn decode_strays(r: &mut Reader<'_>, len: usize, other: &Bits) -> Result<Vec<(u32, f64)>, String> {
+    let n = r.len(12)?;
+    let mut strays: Vec<(u32, f64)> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let o = r.offset(len)?;
+        let x = r.f64()?;
+        if strays.last().is_some_and(|&(last, _)| last > o) || !other.get(o) {
+            return Err(
+                "strays not sorted by offset, or at an offset without another value".into(),
+            );
+        }
+        strays.push((o, x));
+    }
+    Ok(strays)
+}
+
+/// Per offset below `len`, the values of `entries` at that offset, in entry order (a stable
+/// counting sort); `split` gives an entry's offset (below `len`) and value.
+fn group_by_offset<E, T: Copy + Default>(
+    len: usize,
+    entries: &[E],
+    split: impl Fn(&E) -> (u32, T),
+) -> Groups<T> {
+    let mut starts = vec![0usize; len + 1];
+    for e in entries {
+        if let Some(count) = starts.get_mut(split(e).0 as usize + 1) {
+            *count += 1;
+        }
+    }
+    let mut total = 0;
+    for start in &mut starts {
+        total += *start;
+        *start = total;
+    }
+    let mut next = starts.clone();
+    let mut items = vec![T::default(); total];
+    for e in entries {
+        let (offset, value) = split(e);
+        if let Some(slot) = next.get_mut(offset as usize) {
+            if let Some(item) = items.get_mut(*slot) {
+                *item = value;
+            }
+            *slot += 1;
+        }
+    }
+    Groups { starts, items }
+}
+
+/// Reads an encoding front to back; every read checks the bytes left first.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&end| end <= self.bytes.len());
+        let Some(end) = end else {
+            return Err(format!("{n} bytes wanted at {}, past the end", self.at));
+        };
+        let part = self.bytes.get(self.at..end).ok_or("past the end")?;
+        self.at = end;
+        Ok(part)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
+    fn u8(&mut self) -> Result<u8, String> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    fn u32(&mut self) -> Result<u32, String> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+
+    fn u64(&mut self) -> Result<u64, String> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+
+    fn i64(&mut self) -> Result<i64, String> {
+        Ok(i64::from_le_bytes(self.array()?))
+    }
+
+    /// A finite `f64` (JSON numbers are finite; NaN would break the sorted arrays' order).
+    fn f64(&mut self) -> Result<f64, String> {
+        let x = f64::from_le_bytes(self.array()?);
+        if x.is_finite() {
+            Ok(x)
+        } else {
+            Err(format!("non-finite number {x}"))
+        }
+    }
+
+    /// An offset below `len`.
+    fn offset(&mut self, len: usize) -> Result<u32, String> {
+        let o = self.u32()?;
+        if (o as usize) < len {
+            Ok(o)
+        } else {
+            Err(format!("offset {o} not below {len}"))
+        }
+    }
+
+    /// A u64 count of items of at least `size` bytes each, which must fit the bytes left
+    /// (checked before anything is allocated for them).
+    fn len(&mut self, size: usize) -> Result<usize, String> {
+        let n = usize::try_from(self.u64()?).map_err(|_| "count too large")?;
+        self.items(n, size)
+    }
+
+    /// `n`, if `n` items of `size` bytes fit the bytes left.
+    fn items(&self, n: usize, size: usize) -> Result<usize, String> {
+        let left = self.bytes.len().saturating_sub(self.at);
+        match n.checked_mul(size) {
+            Some(bytes) if bytes <= left => Ok(n),
+            _ => Err(format!("{n} items of {size} bytes but {left} bytes left")),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2071,5 +2548,118 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn encoded(index: &FieldIndex) -> Vec<u8> {
+        let mut out = Vec::new();
+        index.encode(&mut out);
+        out
+    }
+
+    /// Whatever `index` answers stays within its `len` offsets, sorted and unique.
+    fn within_bounds(
+        index: &FieldIndex,
+        conditions: &[FieldCondition],
+        len: usize,
+    ) -> Result<(), TestCaseError> {
+        let sorted = |offsets: &[u32]| {
+            offsets.windows(2).all(|w| w[0] < w[1]) && offsets.iter().all(|&o| (o as usize) < len)
+        };
+        for cond in conditions {
+            if let Some(offsets) = index.matching(cond) {
+                prop_assert!(sorted(&offsets), "{:?}", offsets);
+            }
+            let _ = index.estimate(cond);
+            for o in 0..len as u32 {
+                let _ = index.check(o, cond);
+            }
+        }
+        for (_, offsets) in index.values() {
+            prop_assert!(sorted(offsets));
+        }
+        prop_assert!(index.points() <= len);
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn decoded_indexes_answer_as_built_ones(
+            docs in prop::collection::vec(doc(), 0..40),
+            key in key_strategy(),
+            conditions in prop::collection::vec(condition_strategy(), 1..8),
+            flips in prop::collection::vec((any::<prop::sample::Index>(), 1u8..=255), 16),
+        ) {
+            let len = docs.len();
+            let conditions: Vec<FieldCondition> = conditions
+                .into_iter()
+                .map(|cond| FieldCondition { key: key.to_owned(), ..cond })
+                .collect();
+            for kind in KINDS {
+                let index = build(key, kind, &docs);
+                let bytes = encoded(&index);
+                let decoded = FieldIndex::decode(&bytes, key, kind, len)
+                    .map_err(|e| TestCaseError::fail(format!("{kind:?}: {e}")))?;
+                prop_assert_eq!(encoded(&decoded), bytes.clone());
+                prop_assert_eq!(decoded.points(), index.points());
+                prop_assert_eq!(decoded.kind(), kind);
+                prop_assert_eq!(decoded.values(), index.values());
+                prop_assert_eq!(decoded.ordered(), index.ordered());
+                for cond in &conditions {
+                    prop_assert_eq!(decoded.matching(cond), index.matching(cond), "{:?}", cond);
+                    prop_assert_eq!(decoded.estimate(cond), index.estimate(cond), "{:?}", cond);
+                    for o in 0..len as u32 {
+                        prop_assert_eq!(decoded.check(o, cond), index.check(o, cond));
+                    }
+                    agree(&decoded, cond, &docs)?;
+                }
+                // Another kind's or length's encoding is refused, or decides nothing.
+                let other = KINDS.iter().find(|&&k| k != kind).copied().unwrap_or(kind);
+                prop_assert!(FieldIndex::decode(&bytes, key, other, len).is_err());
+                for cut in 0..bytes.len() {
+                    if let Ok(index) = FieldIndex::decode(&bytes[..cut], key, kind, len) {
+                        within_bounds(&index, &conditions, len)?;
+                    }
+                }
+                if !bytes.is_empty() {
+                    for (at, mask) in &flips {
+                        let mut bad = bytes.clone();
+                        bad[at.index(bytes.len())] ^= mask;
+                        if let Ok(index) = FieldIndex::decode(&bad, key, kind, len) {
+                            within_bounds(&index, &conditions, len)?;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn decoding_refuses_broken_invariants() {
+        let docs = docs_of([json!({"v": ["b", "a"]}), json!({"v": "b"}), json!({"v": 1})]);
+        let index = build("v", PayloadSchemaType::Keyword, &docs);
+        let bytes = encoded(&index);
+        assert!(FieldIndex::decode(&bytes, "v", PayloadSchemaType::Keyword, 3).is_ok());
+        // Offset 2 is past a length of 2; trailing bytes; a huge count.
+        assert!(FieldIndex::decode(&bytes, "v", PayloadSchemaType::Keyword, 2).is_err());
+        let mut long = bytes.clone();
+        long.push(0);
+        assert!(FieldIndex::decode(&long, "v", PayloadSchemaType::Keyword, 3).is_err());
+        let mut huge = bytes.clone();
+        huge[1..9].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(FieldIndex::decode(&huge, "v", PayloadSchemaType::Keyword, 3).is_err());
+        // Keys out of order: "a" and "b" swapped (both one byte long).
+        let mut swapped = bytes.clone();
+        let (a, b) = (9 + 8, 9 + 8 + 1 + 8);
+        swapped.swap(a, b);
+        assert!(FieldIndex::decode(&swapped, "v", PayloadSchemaType::Keyword, 3).is_err());
+        // A posting list out of order: "b" is at offsets [0, 1]; write [1, 0].
+        let items = b + 1 + 2 * 4; // after "b" and the two list sizes
+        let mut unsorted = bytes.clone();
+        let b_list = items + 4; // after "a"'s one offset
+        unsorted[b_list..b_list + 4].copy_from_slice(&1u32.to_le_bytes());
+        unsorted[b_list + 4..b_list + 8].copy_from_slice(&0u32.to_le_bytes());
+        assert!(FieldIndex::decode(&unsorted, "v", PayloadSchemaType::Keyword, 3).is_err());
     }
 }

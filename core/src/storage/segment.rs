@@ -548,7 +548,8 @@ pub(crate) struct Segment {
     /// The HNSW index over its offsets, once built (sealed segments only).
     pub(crate) index: Option<Arc<HnswGraph>>,
     /// Its payload indexes (sealed segments only; built from the payloads when sealed or
-    /// loaded, and whenever the collection's payload schema changes).
+    /// loaded, and whenever the collection's payload schema changes, unless its
+    /// `payload_index.bin` cache holds them for the current schema).
     pub(crate) fields: Arc<FieldIndexes>,
     /// HNSW graphs over the points of one value of a keyword, integer or bool field, for
     /// filters that require that value.

@@ -12,14 +12,28 @@
 //!
 //! All three agree with `filter::matches` (the reference semantics) on every live offset;
 //! `tests/filtered.rs` and the differential property test hold them to it.
+//!
+//! ## The payload index file
+//! A sealed segment's [`FieldIndexes`] are cached in `payload_index.bin` in its directory, so
+//! that opening a collection does not parse every payload again. It is a checked file
+//! (`checked.rs`: magic `RROPIDX\0`, version 1, count = number of fields) whose data is, all
+//! little-endian: the segment's number of offsets (u64); the number of fields (u32) and per
+//! field, in key order, its key (u32 byte length, UTF-8) and kind code (u8, as in
+//! `field_index.rs`); then per field, in the same order, its encoding's byte length (u64) and
+//! the encoding ([`FieldIndex::encode`]). The file is only a cache: one that is missing,
+//! damaged or written for another schema or length is ignored and the indexes are built from
+//! the payloads again.
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
 
-use super::field_index::FieldIndex;
+use super::checked;
+use super::field_index::{kind_code, kind_of_code, FieldIndex};
 use super::filter::check_condition;
 use super::segment::SegmentData;
+use crate::error::StorageError;
 use crate::models::{Condition, Filter, Payload, PayloadSchemaType, PointId};
 
 /// The payload indexes of one sealed segment, by key, built for one payload schema.
@@ -54,6 +68,148 @@ impl FieldIndexes {
     pub(crate) fn get(&self, key: &str) -> Option<&FieldIndex> {
         self.fields.get(key)
     }
+
+    /// Write these indexes, built for `schema` over `len` offsets, as the payload index file
+    /// of the segment directory `dir` (layout in the module docs).
+    pub(crate) fn write(
+        &self,
+        dir: &Path,
+        schema: &BTreeMap<String, PayloadSchemaType>,
+        len: usize,
+    ) -> Result<(), StorageError> {
+        let path = dir.join(PAYLOAD_INDEX_FILE);
+        let too_many = || StorageError::corrupted(&path, 0, "too many fields or too long a key");
+        let mut data = Vec::new();
+        data.extend_from_slice(&(len as u64).to_le_bytes());
+        let count = u32::try_from(schema.len()).map_err(|_| too_many())?;
+        data.extend_from_slice(&count.to_le_bytes());
+        for (key, kind) in schema {
+            let key_len = u32::try_from(key.len()).map_err(|_| too_many())?;
+            data.extend_from_slice(&key_len.to_le_bytes());
+            data.extend_from_slice(key.as_bytes());
+            data.push(kind_code(*kind));
+        }
+        let mut blob = Vec::new();
+        for key in schema.keys() {
+            // Written for `schema`: every key has its index, or the file would be wrong.
+            let index = self.fields.get(key).ok_or_else(|| {
+                StorageError::corrupted(&path, 0, format!("no index of {key} to write"))
+            })?;
+            blob.clear();
+            index.encode(&mut blob);
+            data.extend_from_slice(&(blob.len() as u64).to_le_bytes());
+            data.extend_from_slice(&blob);
+        }
+        checked::write_atomic(
+            &path,
+            PAYLOAD_INDEX_MAGIC,
+            PAYLOAD_INDEX_VERSION,
+            schema.len() as u64,
+            &data,
+        )
+    }
+
+    /// The indexes cached in segment directory `dir` for `schema` over `len` offsets, if the
+    /// file is there, intact, and written for exactly that schema and length.
+    pub(crate) fn load(
+        dir: &Path,
+        schema: &BTreeMap<String, PayloadSchemaType>,
+        len: usize,
+    ) -> Option<FieldIndexes> {
+        let path = dir.join(PAYLOAD_INDEX_FILE);
+        if !path.exists() {
+            return None;
+        }
+        let data = match checked::read(&path, PAYLOAD_INDEX_MAGIC, PAYLOAD_INDEX_VERSION) {
+            Ok((_, data)) => data,
+            Err(e) => {
+                log::warn!("ignoring payload index file, building from payloads: {e}");
+                return None;
+            }
+        };
+        match decode_file(&data, schema, len) {
+            Ok(Some(fields)) => Some(fields),
+            Ok(None) => {
+                // Written before the schema changed; the caller rewrites it.
+                log::debug!("{} was written for another schema", path.display());
+                None
+            }
+            Err(why) => {
+                log::warn!("ignoring {}, building from payloads: {why}", path.display());
+                None
+            }
+        }
+    }
+}
+
+/// Name of the payload index file in a segment directory.
+pub(crate) const PAYLOAD_INDEX_FILE: &str = "payload_index.bin";
+const PAYLOAD_INDEX_MAGIC: [u8; 8] = *b"RROPIDX\0";
+const PAYLOAD_INDEX_VERSION: u32 = 1;
+
+/// The unread bytes of a payload index file.
+struct Cursor<'a>(&'a [u8]);
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        if n > self.0.len() {
+            return Err(format!("{n} bytes wanted, {} left", self.0.len()));
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Ok(head)
+    }
+
+    fn u32(&mut self) -> Result<u32, String> {
+        let mut word = [0u8; 4];
+        word.copy_from_slice(self.take(4)?);
+        Ok(u32::from_le_bytes(word))
+    }
+
+    fn u64(&mut self) -> Result<u64, String> {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(self.take(8)?);
+        Ok(u64::from_le_bytes(word))
+    }
+}
+
+/// The data of a payload index file: `Ok(None)` when it was written for another schema or
+/// another length, `Err` when it is not a valid file.
+fn decode_file(
+    data: &[u8],
+    schema: &BTreeMap<String, PayloadSchemaType>,
+    len: usize,
+) -> Result<Option<FieldIndexes>, String> {
+    let mut at = Cursor(data);
+    let written_len = at.u64()?;
+    let count = at.u32()? as usize;
+    let mut keys = Vec::new();
+    for _ in 0..count {
+        let key_len = at.u32()? as usize;
+        let key = std::str::from_utf8(at.take(key_len)?).map_err(|e| e.to_string())?;
+        let code = at.take(1)?[0];
+        let kind = kind_of_code(code).ok_or_else(|| format!("kind code {code}"))?;
+        keys.push((key.to_owned(), kind));
+    }
+    let same_schema = keys.len() == schema.len()
+        && keys
+            .iter()
+            .zip(schema)
+            .all(|((k, kind), (key, want))| k == key && kind == want);
+    if !same_schema || written_len != len as u64 {
+        return Ok(None);
+    }
+    let mut fields = BTreeMap::new();
+    for (key, kind) in keys {
+        let blob_len = usize::try_from(at.u64()?).map_err(|e| e.to_string())?;
+        let index = FieldIndex::decode(at.take(blob_len)?, &key, kind, len)
+            .map_err(|e| format!("index of {key}: {e}"))?;
+        fields.insert(key, index);
+    }
+    if !at.0.is_empty() {
+        return Err(format!("{} bytes after the last index", at.0.len()));
+    }
+    Ok(Some(FieldIndexes { fields }))
 }
 
 /// A set of offsets: all of a segment's, or a sorted list.
@@ -381,3 +537,154 @@ impl<'a> Selector<'a> {
 
 /// A point's payload, read once and only if a condition needs it.
 type Lazy<'a> = OnceCell<Option<Cow<'a, Payload>>>;
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn data(n: u64) -> SegmentData {
+        let mut data = SegmentData::new(2);
+        for i in 0..n {
+            let payload = match json!({"k": format!("w{}", i % 3), "n": i, "f": i as f64 / 2.0}) {
+                serde_json::Value::Object(map) => map,
+                _ => Payload::new(),
+            };
+            data.push(PointId::Num(i), &[0.0, 1.0], Some(payload), i);
+        }
+        data
+    }
+
+    fn schema(fields: &[(&str, PayloadSchemaType)]) -> BTreeMap<String, PayloadSchemaType> {
+        fields.iter().map(|(k, t)| ((*k).to_owned(), *t)).collect()
+    }
+
+    /// The offsets each index selects for a few conditions, to compare two sets of indexes.
+    fn answers(fields: &FieldIndexes) -> Vec<Option<Vec<u32>>> {
+        let conds = [
+            Condition::matches("k", "w1"),
+            Condition::range("n", crate::models::Range::default().gte(3).lt(9)),
+            Condition::range("f", crate::models::Range::default().gt(2.0)),
+        ];
+        conds
+            .into_iter()
+            .map(|c| match c {
+                Condition::Field(cond) => fields.get(&cond.key).and_then(|i| i.matching(&cond)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn payload_index_file_round_trip_and_refusals() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = data(20);
+        let schema = schema(&[
+            ("k", PayloadSchemaType::Keyword),
+            ("n", PayloadSchemaType::Integer),
+            ("f", PayloadSchemaType::Float),
+        ]);
+        // Missing: nothing to load.
+        assert!(FieldIndexes::load(dir.path(), &schema, 20).is_none());
+        let built = FieldIndexes::build(&data, &schema);
+        built.write(dir.path(), &schema, data.len()).unwrap();
+        let loaded = FieldIndexes::load(dir.path(), &schema, 20).unwrap();
+        assert!(loaded.fits(&schema));
+        assert_eq!(answers(&loaded), answers(&built));
+        assert_eq!(
+            answers(&loaded)[0].as_deref(),
+            Some(&[1, 4, 7, 10, 13, 16, 19][..])
+        );
+        for (key, index) in &built.fields {
+            assert_eq!(
+                loaded.get(key).map(FieldIndex::points),
+                Some(index.points())
+            );
+        }
+        // Another schema (a kind changed, a field more or less) or length: not these indexes.
+        let mut other = schema.clone();
+        other.insert("n".into(), PayloadSchemaType::Float);
+        assert!(FieldIndexes::load(dir.path(), &other, 20).is_none());
+        other.remove("n");
+        assert!(FieldIndexes::load(dir.path(), &other, 20).is_none());
+        assert!(FieldIndexes::load(dir.path(), &BTreeMap::new(), 20).is_none());
+        assert!(FieldIndexes::load(dir.path(), &schema, 21).is_none());
+        // Damage anywhere, or a cut: refused.
+        let path = dir.path().join(PAYLOAD_INDEX_FILE);
+        let good = fs::read(&path).unwrap();
+        for at in [
+            0,
+            20,
+            checked::HEADER_LEN + 3,
+            good.len() / 2,
+            good.len() - 1,
+        ] {
+            let mut bad = good.clone();
+            bad[at] ^= 0x10;
+            fs::write(&path, &bad).unwrap();
+            assert!(
+                FieldIndexes::load(dir.path(), &schema, 20).is_none(),
+                "{at}"
+            );
+        }
+        fs::write(&path, &good[..good.len() - 4]).unwrap();
+        assert!(FieldIndexes::load(dir.path(), &schema, 20).is_none());
+        fs::write(&path, &good).unwrap();
+        assert!(FieldIndexes::load(dir.path(), &schema, 20).is_some());
+        // A valid file whose data is damaged past its checksum still fails the decoding.
+        let (_, mut inner) = checked::read(&path, PAYLOAD_INDEX_MAGIC, 1).unwrap();
+        inner.push(0);
+        checked::write_atomic(&path, PAYLOAD_INDEX_MAGIC, 1, 3, &inner).unwrap();
+        assert!(FieldIndexes::load(dir.path(), &schema, 20).is_none());
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use std::time::Instant;
+
+    use serde_json::json;
+
+    use super::*;
+
+    /// Build vs load of three indexes over 50k payloads; run with
+    /// `cargo test --release --all-features -p rro-core --lib -- --ignored --nocapture timing`.
+    #[test]
+    #[ignore]
+    fn build_versus_load() {
+        let n = 50_000u64;
+        let mut data = SegmentData::new(2);
+        for i in 0..n {
+            let payload = json!({"k": format!("w{}", i % 100), "n": i % 1000, "f": i as f64 / 7.0,
+                                 "other": {"text": "some payload that is not indexed", "x": [1, 2, 3]}});
+            let payload = payload.as_object().cloned();
+            data.push(PointId::Num(i), &[0.0, 1.0], payload, i);
+        }
+        let schema: BTreeMap<String, PayloadSchemaType> = [
+            ("k".to_owned(), PayloadSchemaType::Keyword),
+            ("n".to_owned(), PayloadSchemaType::Integer),
+            ("f".to_owned(), PayloadSchemaType::Float),
+        ]
+        .into();
+        let dir = tempfile::tempdir().unwrap();
+        let start = Instant::now();
+        let built = FieldIndexes::build(&data, &schema);
+        let build = start.elapsed();
+        let start = Instant::now();
+        built.write(dir.path(), &schema, data.len()).unwrap();
+        let write = start.elapsed();
+        let start = Instant::now();
+        let loaded = FieldIndexes::load(dir.path(), &schema, data.len()).unwrap();
+        let load = start.elapsed();
+        assert!(loaded.fits(&schema));
+        let size = std::fs::metadata(dir.path().join(PAYLOAD_INDEX_FILE))
+            .unwrap()
+            .len();
+        println!(
+            "{n} payloads, 3 fields: build {build:?}, write {write:?}, load {load:?}, file {size} bytes"
+        );
+    }
+}

@@ -14,12 +14,15 @@
 //! lock, committed before it takes effect. Index contents are derived data: each sealed
 //! segment builds its indexes from its payloads when it is sealed, loaded, or rebuilt, or when
 //! the schema changes. Until a segment has them, its filters are evaluated on the payloads,
-//! so results never depend on whether an index is ready.
+//! so results never depend on whether an index is ready. A persisted segment caches them in
+//! its directory (`payload_index.bin`, see `select.rs`), so that reopening the collection
+//! loads them instead of parsing every payload; a missing, damaged or outdated cache is
+//! rebuilt and rewritten.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{lock, read, write, Collection, State};
+use super::{lock, read, write, Collection, State, SEGMENTS_DIR};
 use crate::error::StorageError;
 use crate::models::{
     parse_key, path, CreateFieldIndex, DeleteVectors, Payload, PayloadIndexInfo, PayloadSchemaType,
@@ -256,6 +259,7 @@ impl Collection {
     }
 
     /// Build the payload indexes of every sealed segment whose indexes do not fit the current
+    /// schema, or load them from the segment's payload index file when it was written for that
     /// schema. Building happens without locks; a segment replaced meanwhile is skipped (its
     /// replacement is built by the call that follows its commit).
     pub(crate) fn refresh_field_indexes(&self) {
@@ -266,19 +270,44 @@ impl Collection {
                 state.segments[..sealed]
                     .iter()
                     .find(|s| !s.fields.fits(&state.schema))
-                    .map(|s| (s.id, s.data.clone(), state.schema.clone()))
+                    .map(|s| (s.id, s.persisted, s.data.clone(), state.schema.clone()))
             };
-            let Some((id, data, schema)) = todo else {
+            let Some((id, persisted, data, schema)) = todo else {
                 return;
             };
-            let built = Arc::new(FieldIndexes::build(&data, &schema));
-            let mut state = write(&self.state);
-            let current = state.schema == schema;
-            match state.segments.iter_mut().find(|s| s.id == id) {
-                Some(segment) if current => segment.fields = built,
-                // The schema changed meanwhile: the next round builds for the new one.
-                Some(_) => {}
-                None => {}
+            // Only a segment with files of its own has a directory to cache its indexes in
+            // (an empty one has none, and is cheap to build anyway).
+            let seg_dir = match &self.dir {
+                Some(dir) if persisted && data.len() > 0 => {
+                    Some(dir.join(SEGMENTS_DIR).join(id.to_string()))
+                }
+                _ => None,
+            };
+            let loaded = seg_dir
+                .as_deref()
+                .and_then(|d| FieldIndexes::load(d, &schema, data.len()));
+            let from_file = loaded.is_some();
+            let built = Arc::new(loaded.unwrap_or_else(|| FieldIndexes::build(&data, &schema)));
+            let installed = {
+                let mut state = write(&self.state);
+                let current = state.schema == schema;
+                match state.segments.iter_mut().find(|s| s.id == id) {
+                    Some(segment) if current => {
+                        segment.fields = built.clone();
+                        true
+                    }
+                    // The schema changed meanwhile: the next round builds for the new one.
+                    Some(_) => false,
+                    None => false,
+                }
+            };
+            // Cache what was built, outside the lock; a collection that refuses writes leaves
+            // its files alone. A failed write only costs a build at the next open.
+            let cache = seg_dir.filter(|_| installed && !from_file && self.read_only.is_none());
+            if let Some(seg_dir) = cache {
+                if let Err(e) = built.write(&seg_dir, &schema, data.len()) {
+                    log::warn!("could not cache the payload indexes of segment {id}: {e}");
+                }
             }
         }
     }
