@@ -172,7 +172,7 @@ impl Spaces {
 
     /// [`row`](Self::row), taking the vector itself as the row when the collection has one
     /// unnamed space (the common case: no copy).
-    pub(crate) fn into_row(
+    pub(crate) fn take_row(
         &self,
         id: &PointId,
         vectors: VectorStruct,
@@ -324,15 +324,15 @@ mod tests {
     fn an_unnamed_vector_becomes_the_row_itself() {
         let spaces = Spaces::new(&VectorParams::new(2, Distance::Cosine).into()).unwrap();
         let id = PointId::Num(3);
-        let row = spaces.into_row(&id, vec![3.0, 4.0].into()).unwrap();
+        let row = spaces.take_row(&id, vec![3.0, 4.0].into()).unwrap();
         assert_eq!(row, [0.6, 0.8]);
-        assert!(spaces.into_row(&id, vec![1.0].into()).is_err());
+        assert!(spaces.take_row(&id, vec![1.0].into()).is_err());
         assert!(spaces
-            .into_row(&id, vec![f32::INFINITY, 0.0].into())
+            .take_row(&id, vec![f32::INFINITY, 0.0].into())
             .is_err());
         let named = named();
         let row = named
-            .into_row(&id, VectorStruct::named([("image", vec![0.0, 2.0])]))
+            .take_row(&id, VectorStruct::named([("image", vec![0.0, 2.0])]))
             .unwrap();
         assert_eq!(&row[..2], &[0.0, 1.0]);
         assert!(row[2..].iter().all(|x| x.is_nan()));

@@ -460,7 +460,7 @@ impl Collection {
         let mut rows = Vec::with_capacity(batch.len());
         for point in batch {
             rows.push(Row {
-                vector: self.spaces.into_row(&point.id, point.vector)?,
+                vector: self.spaces.take_row(&point.id, point.vector)?,
                 id: point.id,
                 payload: point.payload,
             });
