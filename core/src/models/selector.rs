@@ -126,15 +126,15 @@ impl PointsSelector {
 
 /// `points` or `filter`, as they appear in the bodies of delete and payload requests.
 #[derive(Serialize)]
-struct SelectorFields {
+pub(crate) struct SelectorFields {
     #[serde(skip_serializing_if = "Option::is_none")]
-    points: Option<Vec<PointId>>,
+    pub(crate) points: Option<Vec<PointId>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    filter: Option<Filter>,
+    pub(crate) filter: Option<Filter>,
 }
 
 impl SelectorFields {
-    fn from_selector(selector: &PointsSelector) -> Self {
+    pub(crate) fn from_selector(selector: &PointsSelector) -> Self {
         match selector {
             PointsSelector::Points(ids) => SelectorFields {
                 points: Some(ids.clone()),
@@ -147,7 +147,7 @@ impl SelectorFields {
         }
     }
 
-    fn into_selector<E: de::Error>(self) -> Result<PointsSelector, E> {
+    pub(crate) fn into_selector<E: de::Error>(self) -> Result<PointsSelector, E> {
         match (self.points, self.filter) {
             (Some(ids), None) => Ok(PointsSelector::Points(ids)),
             (None, Some(filter)) => Ok(PointsSelector::Filter(filter)),

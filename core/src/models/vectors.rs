@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 
+use super::selector::SelectorFields;
 use super::{Filter, PointId, PointsSelector, VectorParams};
 
 /// The vector spaces of a collection: one unnamed, or several named.
@@ -323,11 +324,17 @@ impl DeleteVectors {
 
 impl Serialize for DeleteVectors {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut value = serde_json::to_value(&self.selector).map_err(serde::ser::Error::custom)?;
-        if let Some(map) = value.as_object_mut() {
-            map.insert("vector".into(), serde_json::json!(self.vector));
+        #[derive(Serialize)]
+        struct Out<'a> {
+            vector: &'a Vec<String>,
+            #[serde(flatten)]
+            selector: SelectorFields,
         }
-        value.serialize(serializer)
+        Out {
+            vector: &self.vector,
+            selector: SelectorFields::from_selector(&self.selector),
+        }
+        .serialize(serializer)
     }
 }
 
@@ -343,18 +350,13 @@ impl<'de> Deserialize<'de> for DeleteVectors {
             filter: Option<Filter>,
         }
         let raw = Raw::deserialize(deserializer)?;
-        let selector = match (raw.points, raw.filter) {
-            (Some(ids), None) => PointsSelector::Points(ids),
-            (None, Some(filter)) => PointsSelector::Filter(filter),
-            _ => {
-                return Err(de::Error::custom(
-                    "select points with exactly one of \"points\" and \"filter\"",
-                ))
-            }
-        };
         Ok(DeleteVectors {
             vector: raw.vector,
-            selector,
+            selector: SelectorFields {
+                points: raw.points,
+                filter: raw.filter,
+            }
+            .into_selector()?,
         })
     }
 }

@@ -365,6 +365,20 @@ impl<'a> Selector<'a> {
         }
     }
 
+    /// The candidates to visit when the filter is estimated to match `estimate` offsets: the
+    /// ones the indexes give if that is at most `limit` (materialising more costs more than
+    /// checking every offset), otherwise every offset, each to be checked.
+    pub(crate) fn gather(&self, estimate: usize, limit: usize) -> Candidates {
+        if estimate <= limit {
+            self.candidates()
+        } else {
+            Candidates {
+                offsets: None,
+                exact: false,
+            }
+        }
+    }
+
     /// A superset of the matching offsets, exact where the indexes decide everything.
     /// Materialises index results: call it when [`estimate`](Self::estimate) is small.
     pub(crate) fn candidates(&self) -> Candidates {

@@ -69,6 +69,25 @@ fn updated(update: &PayloadUpdate, old: Option<Payload>) -> Option<Payload> {
     }
 }
 
+/// The stored points `ids` (those that exist) as rows, each changed by `change`: what a write
+/// that rewrites existing points logs.
+fn rewritten(state: &State, ids: Vec<PointId>, mut change: impl FnMut(&mut Row)) -> Vec<Row> {
+    ids.into_iter()
+        .filter_map(|id| {
+            let loc = state.index.get(&id)?;
+            let data = &state.segments[loc.segment as usize].data;
+            let offset = loc.offset as usize;
+            let mut row = Row {
+                id,
+                vector: data.vector(offset).to_vec(),
+                payload: data.payload(offset),
+            };
+            change(&mut row);
+            Some(row)
+        })
+        .collect()
+}
+
 fn check_key(what: &str, key: &str) -> Result<(), StorageError> {
     parse_key(key)
         .map(|_| ())
@@ -125,19 +144,9 @@ impl Collection {
         }
         self.write_with(|state| {
             let ids = self.selected_ids(state, update.selector());
-            let points = ids
-                .into_iter()
-                .filter_map(|id| {
-                    let loc = state.index.get(&id)?;
-                    let data = &state.segments[loc.segment as usize].data;
-                    let offset = loc.offset as usize;
-                    Some(Row {
-                        id,
-                        vector: data.vector(offset).to_vec(),
-                        payload: updated(update, data.payload(offset)),
-                    })
-                })
-                .collect();
+            let points = rewritten(state, ids, |row| {
+                row.payload = updated(update, row.payload.take())
+            });
             Ok(Operation::Upsert(points))
         })
     }
@@ -193,23 +202,11 @@ impl Collection {
         }
         self.write_with(|state| {
             let ids = self.selected_ids(state, &request.selector);
-            let rows = ids
-                .into_iter()
-                .filter_map(|id| {
-                    let loc = state.index.get(&id)?;
-                    let data = &state.segments[loc.segment as usize].data;
-                    let offset = loc.offset as usize;
-                    let mut vector = data.vector(offset).to_vec();
-                    for space in &spaces {
-                        self.spaces.clear(&mut vector, space);
-                    }
-                    Some(Row {
-                        id,
-                        vector,
-                        payload: data.payload(offset),
-                    })
-                })
-                .collect();
+            let rows = rewritten(state, ids, |row| {
+                for space in &spaces {
+                    self.spaces.clear(&mut row.vector, space);
+                }
+            });
             Ok(Operation::Upsert(rows))
         })
     }

@@ -30,7 +30,7 @@ use crate::storage::field_index::{self, FieldIndex};
 use crate::storage::filter::values_at;
 use crate::storage::plan::points_in_kb;
 use crate::storage::segment::{Segment, SegmentData};
-use crate::storage::select::{Candidates, Selector};
+use crate::storage::select::Selector;
 use crate::storage::space::Spaces;
 
 /// Filters matching at most this many points of a segment are always scored exactly: a graph
@@ -139,14 +139,7 @@ impl State {
             };
             let locate = |id: &PointId| self.locate_in(position, id);
             let selector = Selector::new(filter, data, &segment.fields, &locate);
-            let candidates = if selector.estimate() <= exact_limit.max(data.len() / 4) {
-                selector.candidates()
-            } else {
-                Candidates {
-                    offsets: None,
-                    exact: false,
-                }
-            };
+            let candidates = selector.gather(selector.estimate(), gather_limit(exact_limit, data));
             let mut visit = |offset: u32| {
                 if !segment.deleted.contains(offset as usize)
                     && (candidates.exact || selector.check(offset))
@@ -531,14 +524,7 @@ impl Collection {
                 }
                 continue;
             }
-            let candidates = if estimate <= exact_limit.max(data.len() / 4) {
-                selector.candidates()
-            } else {
-                Candidates {
-                    offsets: None,
-                    exact: false,
-                }
-            };
+            let candidates = selector.gather(estimate, gather_limit(exact_limit, data));
             let mut visit = |offset: u32| {
                 let row = data.vector(offset as usize);
                 if live(offset)
@@ -799,6 +785,12 @@ impl Collection {
             fetch = fetch.saturating_mul(4).min(total.max(1));
         }
     }
+}
+
+/// Up to how many candidates are worth gathering from the indexes for a scan of `data`
+/// (beyond that, checking every offset in order is cheaper).
+fn gather_limit(exact_limit: usize, data: &SegmentData) -> usize {
+    exact_limit.max(data.len() / 4)
 }
 
 /// The group keys of a payload: string and integer values at `key` (array elements one
