@@ -1,0 +1,1 @@
+//! Deadlines kept under hostile timing: see the module docs of `main.rs`.

@@ -1,0 +1,1 @@
+//! Hostile input: see the module docs of `main.rs`.
