@@ -29,6 +29,8 @@ use crate::error::StorageError;
 
 /// Header length in bytes.
 pub(crate) const HEADER_LEN: usize = 32;
+/// Where the header's `count` is, from the start of the file.
+pub(crate) const COUNT_OFFSET: usize = 16;
 
 /// The parsed header of a checked file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,13 +181,29 @@ pub(crate) fn write_atomic(
     count: u64,
     data: &[u8],
 ) -> Result<(), StorageError> {
+    write_atomic_parts(path, magic, version, 0, count, &[data])
+}
+
+/// [`write_atomic`] with a kind-specific `aux` word and the data given as `parts` written in
+/// order, so that a caller whose data lives in several buffers (a graph's link arrays) does
+/// not concatenate them into one more copy first.
+pub(crate) fn write_atomic_parts(
+    path: &Path,
+    magic: [u8; 8],
+    version: u32,
+    aux: u32,
+    count: u64,
+    parts: &[&[u8]],
+) -> Result<(), StorageError> {
     let tmp = path.with_extension("tmp");
-    write(&tmp, magic, version, 0, count, &[data])?;
+    write(&tmp, magic, version, aux, count, parts)?;
     fs::rename(&tmp, path).map_err(|e| StorageError::io(path, &e))?;
-    if let Some(parent) = path.parent() {
-        sync_dir(parent)?;
-    }
-    Ok(())
+    // A bare file name has an empty parent: the current directory.
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    sync_dir(dir)
 }
 
 /// Read and check a whole checked file; returns the header and the data after it.
