@@ -48,7 +48,7 @@ impl Header {
         out[0..8].copy_from_slice(&self.magic);
         out[8..12].copy_from_slice(&self.version.to_le_bytes());
         out[12..16].copy_from_slice(&self.aux.to_le_bytes());
-        out[16..24].copy_from_slice(&self.count.to_le_bytes());
+        out[COUNT_OFFSET..COUNT_OFFSET + 8].copy_from_slice(&self.count.to_le_bytes());
         out[24..28].copy_from_slice(&self.data_crc.to_le_bytes());
         let crc = crc32fast::hash(&out[0..28]);
         out[28..32].copy_from_slice(&crc.to_le_bytes());
@@ -102,7 +102,7 @@ impl Header {
             ));
         }
         let mut count = [0u8; 8];
-        count.copy_from_slice(&head[16..24]);
+        count.copy_from_slice(&head[COUNT_OFFSET..COUNT_OFFSET + 8]);
         let header = Header {
             magic,
             version,

@@ -484,7 +484,15 @@ impl Collection {
             let graph = graph.filter(|_| !exact && segment.live >= full_scan);
             let Some(filter) = &request.filter else {
                 if let Some(graph) = graph {
-                    let hits = graph.search(data.vectors(), space.dim, &query, wanted, ef, &live);
+                    let hits = graph.search_until(
+                        data.vectors(),
+                        space.dim,
+                        &query,
+                        wanted,
+                        ef,
+                        &live,
+                        cancelled,
+                    );
                     for (d, offset) in hits {
                         consider(d, data, position, offset as usize);
                     }
@@ -518,7 +526,15 @@ impl Collection {
                 };
                 let graph = sub.unwrap_or(graph);
                 let accept = |offset: u32| live(offset) && selector.check(offset);
-                let hits = graph.search(data.vectors(), space.dim, &query, wanted, beam, &accept);
+                let hits = graph.search_until(
+                    data.vectors(),
+                    space.dim,
+                    &query,
+                    wanted,
+                    beam,
+                    &accept,
+                    cancelled,
+                );
                 for (d, offset) in hits {
                     consider(d, data, position, offset as usize);
                 }
@@ -555,6 +571,10 @@ impl Collection {
                     }
                 }
             }
+        }
+        // A graph search stopped by `cancelled` returned a partial answer: never pass it on.
+        if cancelled() {
+            return Ok(None);
         }
         let with_payload = request
             .with_payload

@@ -312,7 +312,10 @@ impl HnswGraph {
         }
         if count == 0 {
             if entry != NO_ENTRY || max_level != 0 {
-                return Err(bad(ENTRY_OFFSET, "an empty graph with an entry point".to_owned()));
+                return Err(bad(
+                    ENTRY_OFFSET,
+                    "an empty graph with an entry point".to_owned(),
+                ));
             }
         } else if levels.get(entry as usize) != Some(&top) || max_level != u32::from(top) {
             return Err(bad(
@@ -453,4 +456,3 @@ fn distance_from_code(code: u32) -> Option<Distance> {
         _ => return None,
     })
 }
-

@@ -228,6 +228,7 @@ impl<L: Links, M: NodeMap> Walk<'_, L, M> {
     /// `top <= bottom`): on each, move to the closest neighbour until none is closer. The
     /// node where it ends is the entry into level `bottom`. `scratch` holds a node's links,
     /// copied out so that the builder's lock is not held while they are scanned.
+    #[inline]
     pub(super) fn descend(
         &self,
         start: Near,
@@ -264,6 +265,7 @@ impl<L: Links, M: NodeMap> Walk<'_, L, M> {
     /// nodes reached that `accept` takes, closest first. Nodes `accept` rejects still route the
     /// walk (they are expanded like any other) but are never returned. `visited` is started by
     /// the caller; `fresh` is scratch space for a node's unvisited links.
+    #[inline]
     pub(super) fn beam(
         &self,
         entries: &[Near],

@@ -35,9 +35,8 @@ fn two_threads_sharing_a_builder_build_as_good_a_graph() {
 #[test]
 fn level0_rows_keep_unused_slots_zero_and_finish_in_place() {
     let row: Vec<AtomicU32> = (0..5).map(|_| AtomicU32::new(0)).collect();
-    let words = |row: &[AtomicU32]| -> Vec<u32> {
-        row.iter().map(|w| w.load(Atomic::Relaxed)).collect()
-    };
+    let words =
+        |row: &[AtomicU32]| -> Vec<u32> { row.iter().map(|w| w.load(Atomic::Relaxed)).collect() };
     set_row(&row, [7, 8, 9].into_iter());
     assert_eq!(words(&row), [3, 7, 8, 9, 0]);
     set_row(&row, [1, 2, 3, 4, 5, 6].into_iter());
@@ -281,4 +280,65 @@ fn mismatched_vectors_give_no_results_in_release() {
         .graph
         .search(&f.vectors[..10], DIM, &f.queries[..DIM], 10, 64, &|_| true)
         .is_empty());
+}
+
+#[test]
+fn a_stopped_search_returns_what_it_has_without_walking_on() {
+    let f = fixture();
+    let query = &f.queries[..DIM];
+    let dist = graph_distance(Distance::Euclid);
+    let true_dist = |id: u32| dist(query, &f.vectors[id as usize * DIM..][..DIM]);
+    let (k, ef) = (10, 64);
+    // How many nodes a walk reaches: `accept` is asked about each one that enters the beam.
+    let asked = std::cell::Cell::new(0usize);
+    let counting = |_: u32| {
+        asked.set(asked.get() + 1);
+        true
+    };
+    let full = f
+        .graph
+        .search_until(&f.vectors, DIM, query, k, ef, &counting, &|| false);
+    let walked = asked.replace(0);
+    assert_eq!(
+        full,
+        f.graph.search(&f.vectors, DIM, query, k, ef, &|_| true)
+    );
+    assert!(walked > ef, "an unstopped walk reached only {walked} nodes");
+
+    // Stopped before it starts: the entry point alone, with its true distance, and no other
+    // node reached.
+    let stopped = f
+        .graph
+        .search_until(&f.vectors, DIM, query, k, ef, &counting, &|| true);
+    assert_eq!(asked.replace(0), 1);
+    assert_eq!(stopped, vec![(true_dist(f.graph.entry), f.graph.entry)]);
+
+    // Stopped mid-walk (at its second check of level 0, after the descent's one check per
+    // upper level): fewer nodes reached, and what it returns is still sound.
+    let checks = std::cell::Cell::new(0usize);
+    let upper_levels = usize::from(f.graph.max_level);
+    let stop = || {
+        checks.set(checks.get() + 1);
+        checks.get() > upper_levels + 1
+    };
+    let partial = f
+        .graph
+        .search_until(&f.vectors, DIM, query, k, ef, &counting, &stop);
+    let reached = asked.get();
+    assert_eq!(
+        checks.get(),
+        upper_levels + 2,
+        "stop asked too often or too rarely"
+    );
+    assert!(
+        reached > 1 && reached < walked,
+        "{reached} of {walked} nodes reached"
+    );
+    assert!(!partial.is_empty() && partial.len() <= k);
+    for pair in partial.windows(2) {
+        assert!(pair[0].0 <= pair[1].0, "results out of order");
+    }
+    for &(d, id) in &partial {
+        assert_eq!(d, true_dist(id));
+    }
 }

@@ -115,8 +115,8 @@ fn bad_layouts_are_caught_in_debug_and_ignored_in_release() {
         (usize::MAX, 1),
     ] {
         flagged(&|| {
-            let builder = HnswBuilder::new(DIM, 10, Distance::Euclid, params, 1)
-                .with_layout(stride, column);
+            let builder =
+                HnswBuilder::new(DIM, 10, Distance::Euclid, params, 1).with_layout(stride, column);
             builder.insert(&rows, 0);
             assert_eq!(builder.finish().inserted(), 0);
         });
