@@ -24,6 +24,18 @@
 //! ## Invariants
 //! Every live point is in `index` exactly once and nowhere else live; vectors have the
 //! collection's dimension and finite components; Cosine vectors are stored normalised.
+//!
+//! ## Locking order
+//! `checkpoint` (the committed manifest) → `writer` (the log and the next operation number)
+//! → `state`; `synced` → `writer`; `optimizer` → `state`. A lock is never taken while one
+//! that comes after it in this order is held, so there is no deadlock between writers,
+//! checkpoints, optimizer commits and searches (which take `state` alone, for reading).
+//!
+//! ## Files of this module
+//! One `impl Collection` block per job: `open.rs` (creation, loading, replay, leftovers),
+//! `write.rs` (the write path and group commit), `checkpoint.rs`, `freeze.rs` (snapshots),
+//! `optimize.rs` (planning and preparing optimizations), `commit.rs` (swapping their results
+//! in), `payload.rs` (payload writes and indexes) and `query.rs` (reads and searches).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
