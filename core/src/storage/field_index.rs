@@ -58,10 +58,6 @@
 //!
 //! Nothing follows the last part.
 
-// The collection wires field indexes into planning, search and scroll in a later change; until
-// then only the tests call this module.
-#![allow(dead_code)]
-
 use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -69,6 +65,7 @@ use std::slice;
 
 use serde_json::Value;
 
+use super::bytes::{put_len, put_u32, put_u64, ByteReader};
 use super::filter::{geo_point, in_box, in_circle, values_at};
 use crate::models::{
     parse_datetime, AnyVariants, FieldCondition, GeoBoundingBox, GeoPoint, GeoRadius, Match,
@@ -530,11 +527,6 @@ impl FieldIndex {
         }
     }
 
-    /// The payload key this index covers.
-    pub(crate) fn key(&self) -> &str {
-        &self.key
-    }
-
     /// The kind of values indexed.
     pub(crate) fn kind(&self) -> PayloadSchemaType {
         self.kind
@@ -919,7 +911,7 @@ fn scan_geo(by_offset: &Groups<GeoPoint>, hit: impl Fn(GeoPoint) -> bool) -> Vec
 // ---------------------------------------------------------------------------------------------
 // Encoding (see "Encoding" in the module docs)
 
-/// The byte that names `kind` in encodings (also used by `select.rs` for the schema list).
+/// The byte that names `kind` in encodings (also used by `payload_index.rs` for the schema list).
 pub(crate) fn kind_code(kind: PayloadSchemaType) -> u8 {
     match kind {
         PayloadSchemaType::Keyword => 1,
@@ -946,19 +938,6 @@ pub(crate) fn kind_of_code(code: u8) -> Option<PayloadSchemaType> {
 
 /// Tag of `Data::Unindexed`; the other variants use their kind's code.
 const UNINDEXED: u8 = 0;
-
-fn put_u32(out: &mut Vec<u8>, n: u32) {
-    out.extend_from_slice(&n.to_le_bytes());
-}
-
-fn put_u64(out: &mut Vec<u8>, n: u64) {
-    out.extend_from_slice(&n.to_le_bytes());
-}
-
-/// A count or length; `usize` never exceeds 64 bits on supported targets.
-fn put_len(out: &mut Vec<u8>, n: usize) {
-    put_u64(out, n as u64);
-}
 
 /// Group sizes as u32 each: every group (a value's posting list, an offset's values) is
 /// smaller than `u32::MAX` because offsets and value ids fit in `u32`.
@@ -1053,7 +1032,7 @@ impl FieldIndex {
         kind: PayloadSchemaType,
         len: usize,
     ) -> Result<FieldIndex, String> {
-        let mut r = Reader { bytes, at: 0 };
+        let mut r = ByteReader::new(bytes);
         let tag = r.u8()?;
         let data = if tag == UNINDEXED {
             Data::Unindexed
@@ -1065,8 +1044,9 @@ impl FieldIndex {
         } else {
             match kind {
                 PayloadSchemaType::Keyword => Data::Keyword(decode_postings(&mut r, len, |r| {
-                    let n = r.len(1)?;
-                    let text = std::str::from_utf8(r.take(n)?).map_err(|e| e.to_string())?;
+                    let n = r.count(1, "keyword bytes")?;
+                    let text =
+                        std::str::from_utf8(r.take(n, "a keyword")?).map_err(|e| e.to_string())?;
                     Ok(Box::from(text))
                 })?),
                 PayloadSchemaType::Integer => {
@@ -1099,10 +1079,10 @@ impl FieldIndex {
                     })?)
                 }
                 PayloadSchemaType::Float => {
-                    let n = r.len(12)?;
+                    let n = r.count(12, "float entries")?;
                     let mut ordered = Vec::with_capacity(n);
                     for _ in 0..n {
-                        let x = r.f64()?;
+                        let x = r.finite_f64()?;
                         let o = r.offset(len)?;
                         ordered.push((OrderValue::Float(x), o));
                     }
@@ -1118,12 +1098,12 @@ impl FieldIndex {
                     Data::Float { by_offset, ordered }
                 }
                 PayloadSchemaType::Datetime => {
-                    let n = r.len(14)?;
+                    let n = r.count(14, "datetime entries")?;
                     let mut entries: Vec<(i64, u32, u16)> = Vec::with_capacity(n);
                     for _ in 0..n {
                         let micros = r.i64()?;
                         let o = r.offset(len)?;
-                        let sub = u16::from_le_bytes([r.u8()?, r.u8()?]);
+                        let sub = r.u16()?;
                         if sub >= 1000 {
                             return Err(format!("{sub} nanoseconds below a microsecond"));
                         }
@@ -1148,19 +1128,19 @@ impl FieldIndex {
                 }
                 PayloadSchemaType::Geo => {
                     let Starts { starts, total } = decode_groups(&mut r, len)?;
-                    let mut items = Vec::with_capacity(r.items(total, 16)?);
+                    let mut items = Vec::with_capacity(r.items(total, 16, "geo points")?);
                     for _ in 0..total {
                         items.push(GeoPoint {
-                            lon: r.f64()?,
-                            lat: r.f64()?,
+                            lon: r.finite_f64()?,
+                            lat: r.finite_f64()?,
                         });
                     }
                     Data::Geo(Groups { starts, items })
                 }
             }
         };
-        if r.at != bytes.len() {
-            return Err(format!("{} bytes after the index", bytes.len() - r.at));
+        if r.remaining() != 0 {
+            return Err(format!("{} bytes after the index", r.remaining()));
         }
         Ok(FieldIndex::from_data(key, kind, len, data))
     }
@@ -1173,8 +1153,8 @@ struct Starts {
 }
 
 /// `count` group sizes (u32 each) as starts, checking that they fit the remaining bytes.
-fn decode_groups(r: &mut Reader<'_>, count: usize) -> Result<Starts, String> {
-    r.items(count, 4)?;
+fn decode_groups(r: &mut ByteReader<'_>, count: usize) -> Result<Starts, String> {
+    r.items(count, 4, "group sizes")?;
     let mut starts = Vec::with_capacity(count + 1);
     let mut total = 0usize;
     starts.push(0);
@@ -1191,12 +1171,12 @@ fn decode_groups(r: &mut Reader<'_>, count: usize) -> Result<Starts, String> {
 /// keys strictly ascending, posting lists non-empty, strictly ascending and below `len`, the
 /// `other` bitset clear past `len`.
 fn decode_postings<K: Ord>(
-    r: &mut Reader<'_>,
+    r: &mut ByteReader<'_>,
     len: usize,
-    mut key: impl FnMut(&mut Reader<'_>) -> Result<K, String>,
+    mut key: impl FnMut(&mut ByteReader<'_>) -> Result<K, String>,
 ) -> Result<Postings<K>, String> {
     // Every key takes at least one byte, so the count is bounded by the bytes left.
-    let n = r.len(1)?;
+    let n = r.count(1, "values")?;
     u32::try_from(n).map_err(|_| "more values than u32 ids")?;
     let mut keys = Vec::with_capacity(n);
     for _ in 0..n {
@@ -1207,7 +1187,7 @@ fn decode_postings<K: Ord>(
         keys.push(k);
     }
     let Starts { starts, total } = decode_groups(r, n)?;
-    let mut items = Vec::with_capacity(r.items(total, 4)?);
+    let mut items = Vec::with_capacity(r.items(total, 4, "posting offsets")?);
     for _ in 0..total {
         items.push(r.offset(len)?);
     }
@@ -1219,7 +1199,7 @@ fn decode_postings<K: Ord>(
         }
     }
     let words = len.div_ceil(64);
-    r.items(words, 8)?;
+    r.items(words, 8, "bitset words")?;
     let mut other = Vec::with_capacity(words);
     for _ in 0..words {
         other.push(r.u64()?);
@@ -1232,12 +1212,16 @@ fn decode_postings<K: Ord>(
 
 /// The strays of an integer index: sorted by offset, below `len`, finite, and each at an
 /// offset marked in `other` (as every number that is not an `i64` is).
-fn decode_strays(r: &mut Reader<'_>, len: usize, other: &Bits) -> Result<Vec<(u32, f64)>, String> {
-    let n = r.len(12)?;
+fn decode_strays(
+    r: &mut ByteReader<'_>,
+    len: usize,
+    other: &Bits,
+) -> Result<Vec<(u32, f64)>, String> {
+    let n = r.count(12, "strays")?;
     let mut strays: Vec<(u32, f64)> = Vec::with_capacity(n);
     for _ in 0..n {
         let o = r.offset(len)?;
-        let x = r.f64()?;
+        let x = r.finite_f64()?;
         if strays.last().is_some_and(|&(last, _)| last > o) || !other.get(o) {
             return Err(
                 "strays not sorted by offset, or at an offset without another value".into(),
@@ -1280,51 +1264,17 @@ fn group_by_offset<E, T: Copy + Default>(
     Groups { starts, items }
 }
 
-/// Reads an encoding front to back; every read checks the bytes left first.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
+/// The reads of an index encoding beyond plain integers: values the queries rely on.
+trait IndexReads {
+    /// A finite `f64` (JSON numbers are finite; NaN would break the sorted arrays' order).
+    fn finite_f64(&mut self) -> Result<f64, String>;
+    /// An offset below `len`.
+    fn offset(&mut self, len: usize) -> Result<u32, String>;
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        let end = self
-            .at
-            .checked_add(n)
-            .filter(|&end| end <= self.bytes.len());
-        let Some(end) = end else {
-            return Err(format!("{n} bytes wanted at {}, past the end", self.at));
-        };
-        let part = self.bytes.get(self.at..end).ok_or("past the end")?;
-        self.at = end;
-        Ok(part)
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N)?);
-        Ok(out)
-    }
-
-    fn u8(&mut self) -> Result<u8, String> {
-        Ok(self.array::<1>()?[0])
-    }
-
-    fn u32(&mut self) -> Result<u32, String> {
-        Ok(u32::from_le_bytes(self.array()?))
-    }
-
-    fn u64(&mut self) -> Result<u64, String> {
-        Ok(u64::from_le_bytes(self.array()?))
-    }
-
-    fn i64(&mut self) -> Result<i64, String> {
-        Ok(i64::from_le_bytes(self.array()?))
-    }
-
-    /// A finite `f64` (JSON numbers are finite; NaN would break the sorted arrays' order).
-    fn f64(&mut self) -> Result<f64, String> {
-        let x = f64::from_le_bytes(self.array()?);
+impl IndexReads for ByteReader<'_> {
+    fn finite_f64(&mut self) -> Result<f64, String> {
+        let x = self.f64()?;
         if x.is_finite() {
             Ok(x)
         } else {
@@ -1332,29 +1282,12 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// An offset below `len`.
     fn offset(&mut self, len: usize) -> Result<u32, String> {
         let o = self.u32()?;
         if (o as usize) < len {
             Ok(o)
         } else {
             Err(format!("offset {o} not below {len}"))
-        }
-    }
-
-    /// A u64 count of items of at least `size` bytes each, which must fit the bytes left
-    /// (checked before anything is allocated for them).
-    fn len(&mut self, size: usize) -> Result<usize, String> {
-        let n = usize::try_from(self.u64()?).map_err(|_| "count too large")?;
-        self.items(n, size)
-    }
-
-    /// `n`, if `n` items of `size` bytes fit the bytes left.
-    fn items(&self, n: usize, size: usize) -> Result<usize, String> {
-        let left = self.bytes.len().saturating_sub(self.at);
-        match n.checked_mul(size) {
-            Some(bytes) if bytes <= left => Ok(n),
-            _ => Err(format!("{n} items of {size} bytes but {left} bytes left")),
         }
     }
 }

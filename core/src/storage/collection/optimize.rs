@@ -11,9 +11,9 @@ use super::{lock, Collection};
 use crate::error::StorageError;
 use crate::models::{Distance, PayloadSchemaType};
 use crate::storage::hnsw::{HnswBuilder, HnswGraph, HnswParams};
+use crate::storage::payload_index::FieldIndexes;
 use crate::storage::plan::{self, Plan, SegmentShape, Thresholds};
 use crate::storage::segment::{Bitset, GraphFor, Segment, SegmentData, SubGraph, SubGraphs};
-use crate::storage::select::FieldIndexes;
 use crate::storage::{read, write};
 
 /// How long the optimizer leaves a collection alone after an optimization failed, so that a
@@ -248,7 +248,9 @@ impl Collection {
                 let fields = if fields.fits(&schema) {
                     fields
                 } else {
-                    Arc::new(FieldIndexes::build(&data, &schema))
+                    Arc::new(FieldIndexes::build(&schema, data.len(), |o| {
+                        data.payload(o)
+                    }))
                 };
                 let subs = self.sub_builds(&data, &fields, &schema, &deleted, *id);
                 let mut job = self.job(JobKind::Index { id: *id }, data, nodes, builder);
@@ -299,7 +301,7 @@ impl Collection {
                 };
                 let (subs, keys) = if indexed {
                     let schema = read(&self.state).schema.clone();
-                    let fields = FieldIndexes::build(&data, &schema);
+                    let fields = FieldIndexes::build(&schema, data.len(), |o| data.payload(o));
                     let none = Bitset::default();
                     (
                         self.sub_builds(&data, &fields, &schema, &none, id),
