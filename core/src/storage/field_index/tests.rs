@@ -3,11 +3,12 @@
 //! trip or are refused.
 
 use proptest::prelude::*;
-use serde_json::json;
+use serde_json::{json, Value};
 
+use super::build::leaves_of;
 use super::*;
 use crate::models::{Condition, Filter, PointId, ValuesCount};
-use crate::storage::filter::matches;
+use crate::storage::filter::{geo_point, matches};
 
 const KINDS: [PayloadSchemaType; 6] = [
     PayloadSchemaType::Keyword,
