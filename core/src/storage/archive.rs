@@ -50,6 +50,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use super::checked::sync_dir;
 use crate::error::StorageError;
 
 /// Name of the metadata entry, always the first entry of the archive.
@@ -210,7 +211,7 @@ pub(crate) fn write_archive(
         return Err(err);
     }
     let parent = parent_dir(dest);
-    sync_dir(parent).map_err(|err| StorageError::io(parent, &err))?;
+    sync_dir(parent)?;
     Ok(meta)
 }
 
@@ -368,7 +369,7 @@ pub(crate) fn extract_archive(
         ));
     }
     for dir in &dirs_to_sync {
-        sync_dir(dir).map_err(|err| StorageError::io(dir, &err))?;
+        sync_dir(dir)?;
     }
     Ok(meta)
 }
@@ -724,17 +725,6 @@ fn parent_dir(path: &Path) -> &Path {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     }
-}
-
-#[cfg(unix)]
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-// Std cannot open a directory on Windows, and NTFS journals renames and new names itself.
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> io::Result<()> {
-    Ok(())
 }
 
 fn now_unix_ms() -> u64 {

@@ -14,6 +14,7 @@
 //! bit-identical vectors without redoing either. A decoder never trusts a count or length:
 //! each is checked against the bytes that remain before anything is allocated.
 
+use super::bytes::{put_u32, ByteReader};
 use crate::models::{Payload, PointId};
 
 /// A point as stored and logged: its id, its row (all its vectors side by side, see
@@ -80,7 +81,7 @@ impl Operation {
 
     /// Decode one operation; the error says what is wrong and where.
     pub(crate) fn decode(bytes: &[u8]) -> Result<Operation, String> {
-        let mut r = Reader::new(bytes);
+        let mut r = ByteReader::new(bytes);
         let op = match r.u8()? {
             UPSERT => {
                 let count = r.u32()? as usize;
@@ -90,7 +91,7 @@ impl Operation {
                 r.need(count.saturating_mul(min_point), "upsert points")?;
                 let mut points = Vec::with_capacity(count);
                 for _ in 0..count {
-                    let id = r.id()?;
+                    let id = read_id(&mut r)?;
                     let raw = r.take(dim * 4, "vector")?;
                     let vector = raw
                         .chunks_exact(4)
@@ -100,7 +101,7 @@ impl Operation {
                     let payload = if len == NO_PAYLOAD {
                         None
                     } else {
-                        let at = r.pos;
+                        let at = r.position();
                         let json = r.take(len as usize, "payload")?;
                         Some(serde_json::from_slice::<Payload>(json).map_err(|e| {
                             format!("payload at byte {at} is not a JSON object: {e}")
@@ -119,16 +120,16 @@ impl Operation {
                 r.need(count.saturating_mul(9), "deleted ids")?;
                 let mut ids = Vec::with_capacity(count);
                 for _ in 0..count {
-                    ids.push(r.id()?);
+                    ids.push(read_id(&mut r)?);
                 }
                 Operation::Delete(ids)
             }
             kind => return Err(format!("unknown operation kind {kind}")),
         };
-        if r.pos != bytes.len() {
+        if r.remaining() != 0 {
             return Err(format!(
                 "{} unexpected bytes after the operation",
-                bytes.len() - r.pos
+                r.remaining()
             ));
         }
         Ok(op)
@@ -140,10 +141,6 @@ fn len_u32(len: usize) -> Result<u32, String> {
         .ok()
         .filter(|&l| l != NO_PAYLOAD)
         .ok_or_else(|| format!("{len} is too large for one operation; split the batch"))
-}
-
-fn put_u32(out: &mut Vec<u8>, v: u32) {
-    out.extend_from_slice(&v.to_le_bytes());
 }
 
 /// Append a point id: a tag byte and the id.
@@ -160,67 +157,13 @@ pub(crate) fn encode_id(id: &PointId, out: &mut Vec<u8>) {
     }
 }
 
-/// A cursor over bytes from a file that checks every read against what remains.
-pub(crate) struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    /// A reader at the start of `bytes`.
-    pub(crate) fn new(bytes: &'a [u8]) -> Self {
-        Reader { bytes, pos: 0 }
-    }
-
-    fn need(&self, len: usize, what: &str) -> Result<(), String> {
-        if self.bytes.len() - self.pos < len {
-            return Err(format!(
-                "{what} at byte {} need {len} bytes, only {} remain",
-                self.pos,
-                self.bytes.len() - self.pos
-            ));
-        }
-        Ok(())
-    }
-
-    /// The next `len` bytes.
-    pub(crate) fn take(&mut self, len: usize, what: &str) -> Result<&'a [u8], String> {
-        self.need(len, what)?;
-        let out = &self.bytes[self.pos..self.pos + len];
-        self.pos += len;
-        Ok(out)
-    }
-
-    fn u8(&mut self) -> Result<u8, String> {
-        Ok(self.take(1, "a byte")?[0])
-    }
-
-    fn u32(&mut self) -> Result<u32, String> {
-        let b = self.take(4, "a u32")?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    /// The next little-endian u64.
-    pub(crate) fn u64(&mut self) -> Result<u64, String> {
-        let b = self.take(8, "a u64")?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Ok(u64::from_le_bytes(a))
-    }
-
-    /// The next point id (tag byte and id).
-    pub(crate) fn id(&mut self) -> Result<PointId, String> {
-        let at = self.pos;
-        match self.u8()? {
-            0 => Ok(PointId::Num(self.u64()?)),
-            1 => {
-                let b = self.take(16, "a UUID")?;
-                let mut a = [0u8; 16];
-                a.copy_from_slice(b);
-                Ok(PointId::Uuid(uuid::Uuid::from_bytes(a)))
-            }
-            tag => Err(format!("point id at byte {at} has unknown tag {tag}")),
-        }
+/// Read a point id written by [`encode_id`] (tag byte and id).
+pub(crate) fn read_id(r: &mut ByteReader<'_>) -> Result<PointId, String> {
+    let at = r.position();
+    match r.u8()? {
+        0 => Ok(PointId::Num(r.u64()?)),
+        1 => Ok(PointId::Uuid(uuid::Uuid::from_bytes(r.array("a UUID")?))),
+        tag => Err(format!("point id at byte {at} has unknown tag {tag}")),
     }
 }
 

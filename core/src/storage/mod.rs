@@ -18,6 +18,7 @@
 //! leaves each collection either fully there or not there.
 
 mod archive;
+mod bytes;
 mod checked;
 mod codec;
 mod collection;
@@ -28,6 +29,7 @@ pub mod hnsw;
 mod lock;
 mod manifest;
 mod name;
+mod payload_index;
 pub(crate) mod plan;
 mod segment;
 mod select;

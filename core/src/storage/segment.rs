@@ -27,10 +27,10 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
+use super::bytes::ByteReader;
 use super::checked::{self, HEADER_LEN};
-use super::codec::Reader;
 use super::hnsw::HnswGraph;
-use super::select::FieldIndexes;
+use super::payload_index::FieldIndexes;
 use crate::error::StorageError;
 use crate::models::{MatchValue, Payload, PointId};
 
@@ -345,12 +345,12 @@ impl SegmentData {
         let mut versions = Vec::with_capacity(count as usize);
         for (i, entry) in bytes.chunks_exact(POINT_ENTRY).enumerate() {
             let at = (HEADER_LEN + i * POINT_ENTRY) as u64;
-            let mut r = Reader::new(entry);
+            let mut r = ByteReader::new(entry);
             let bad = |why: String| StorageError::corrupted(&path, at, why);
             let tag = r.take(8, "tag").map_err(bad)?[0];
             let raw = r.take(16, "id").map_err(bad)?;
             let id = match tag {
-                0 => PointId::Num(Reader::new(raw).u64().map_err(bad)?),
+                0 => PointId::Num(ByteReader::new(raw).u64().map_err(bad)?),
                 1 => {
                     let mut a = [0u8; 16];
                     a.copy_from_slice(raw);

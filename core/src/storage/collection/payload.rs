@@ -15,7 +15,7 @@
 //! segment builds its indexes from its payloads when it is sealed, loaded, or rebuilt, or when
 //! the schema changes. Until a segment has them, its filters are evaluated on the payloads,
 //! so results never depend on whether an index is ready. A persisted segment caches them in
-//! its directory (`payload_index.bin`, see `select.rs`), so that reopening the collection
+//! its directory (`payload_index.bin`, see `payload_index.rs`), so that reopening the collection
 //! loads them instead of parsing every payload; a missing, damaged or outdated cache is
 //! rebuilt and rewritten.
 
@@ -30,7 +30,7 @@ use crate::models::{
 };
 use crate::storage::codec::{Operation, Row};
 use crate::storage::field_index::FieldIndex;
-use crate::storage::select::FieldIndexes;
+use crate::storage::payload_index::FieldIndexes;
 
 /// The payload `update` gives a point whose payload is `old`.
 fn updated(update: &PayloadUpdate, old: Option<Payload>) -> Option<Payload> {
@@ -284,7 +284,10 @@ impl Collection {
                 .as_deref()
                 .and_then(|d| FieldIndexes::load(d, &schema, data.len()));
             let from_file = loaded.is_some();
-            let built = Arc::new(loaded.unwrap_or_else(|| FieldIndexes::build(&data, &schema)));
+            let built =
+                Arc::new(loaded.unwrap_or_else(|| {
+                    FieldIndexes::build(&schema, data.len(), |o| data.payload(o))
+                }));
             let installed = {
                 let mut state = write(&self.state);
                 let current = state.schema == schema;
