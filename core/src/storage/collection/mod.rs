@@ -5,7 +5,9 @@
 //! - `manifest.bin`: configuration, segment list, last operation in the segments
 //!   (`manifest.rs`);
 //! - `segments/<id>/`: one directory per sealed segment (`segment.rs`);
-//! - `wal/`: the write-ahead log of operations after the manifest's (`wal.rs`).
+//! - `wal/`: the write-ahead log of operations after the manifest's (`wal.rs`);
+//! - `wal.mark`: how far the log was synced, to tell lost records from a torn tail
+//!   (`wal_mark.rs`).
 //!
 //! ## Writes
 //! A write is validated whole (nothing of a rejected batch is applied), encoded, appended to
@@ -46,6 +48,7 @@ use super::segment::{
 use super::select::FieldIndexes;
 use super::space::Spaces;
 use super::wal::Wal;
+use super::wal_mark::MARK_FILE;
 use super::{read, write};
 use crate::config::{Durability, OnCorruption};
 use crate::error::StorageError;
@@ -306,8 +309,9 @@ impl Collection {
         );
         let mut last_op = manifest.applied_op;
         let wal_dir = dir.join(WAL_DIR);
-        let (wal, found) = Wal::open(
+        let (wal, found) = Wal::open_marked(
             &wal_dir,
+            &dir.join(MARK_FILE),
             manifest.applied_op,
             options.on_corruption,
             &mut |op, body| {
@@ -561,7 +565,7 @@ impl Collection {
                 None => return Ok(()),
             }
         };
-        handle.sync()?;
+        handle.sync_and_mark(appended)?;
         *synced = appended;
         Ok(())
     }
