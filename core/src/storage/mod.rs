@@ -38,6 +38,7 @@ mod snapshot;
 mod space;
 mod vector;
 mod wal;
+mod wal_mark;
 
 use std::collections::BTreeMap;
 use std::fs;

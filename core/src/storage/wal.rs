@@ -72,14 +72,47 @@
 //! deletes the later files, truncates the damaged file at the bad record, warns, and opens
 //! normally. A file whose header names another format version is an error under every policy:
 //! cutting it off would destroy what a newer rro wrote.
+//!
+//! ## Durable mark
+//!
+//! The rules above cannot tell a crash from lost data: a log file deleted, or cut at a record
+//! boundary or inside its last record, reads as a shorter log or a torn tail. So a
+//! collection's log, opened with [`Wal::open_marked`], has a *durable mark* beside it
+//! (`wal.mark`, format in `wal_mark.rs`): the highest op known to have been synced. It is
+//! raised by [`WalSync::sync_and_mark`] after each successful sync (every acknowledged write
+//! under `Durability::Fsync`, each interval under `Durability::Interval`), with a plain write
+//! of 36 bytes and no sync of its own, and created (durably, by rename) at the first open.
+//! Since it is only ever written after the records it names are on the disk, every version
+//! of it that survives a kill or a power loss is true; a power loss can only leave it lower
+//! than the log, which weakens detection, never calls a legal crash state damage.
+//!
+//! Such a log has consecutive ops (the collection never skips a number). Open then also calls
+//! **damage** (handled by
+//! [`OnCorruption`] like any other, named after the file and offset where records are missing):
+//! - a mark that exists while the log directory is missing or holds no log file (the first
+//!   log file is durable before the mark is created, and the current file is never deleted);
+//! - an op above `after` that is not the previous one plus one, the first being `after + 1`
+//!   (a log file deleted, a record of another log);
+//! - a log whose last op (or `after`, if higher) is below the mark: a torn tail there is not a
+//!   torn append but lost acknowledged records, and so is a clean end;
+//! - a mark file with neither slot valid (it is created whole, so this is not a crash).
+//!
+//! What it guarantees: every write synced before the mark reached the disk is accounted for,
+//! so after a clean shutdown or a kill every acknowledged write under `Fsync` (every synced one
+//! under `Interval`) is either replayed or reported; after a power loss, those synced before the
+//! OS wrote the mark back. Not detected: damage to the log *and* the mark together (deleting
+//! both, a collection from before marks, which gets a mark at its first open), and loss of
+//! records never synced, which no acknowledgement promised. `TruncateWal` lowers the mark to
+//! what remains (synced), so the next open is clean; `ReadOnly` changes neither file.
 
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use super::checked::sync_dir;
+use super::wal_mark::{self, Found, WalMark, MARK_FILE};
 use crate::config::OnCorruption;
 use crate::error::StorageError;
 
@@ -123,12 +156,30 @@ struct LogFile {
 pub(crate) struct WalSync {
     current: Option<Arc<LogFile>>,
     read_only: Arc<OnceLock<String>>,
+    mark: Option<Arc<Mutex<WalMark>>>,
 }
 
 impl WalSync {
     /// `fdatasync` the file.
+    // Only tests call it: the collection syncs through `sync_and_mark`.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn sync(&self) -> Result<(), StorageError> {
         sync_current(self.current.as_deref(), &self.read_only)
+    }
+
+    /// `fdatasync` the file, then raise the durable mark to `op`, which the caller took, like
+    /// the handle, after every op up to it was appended. A mark that cannot be written only
+    /// narrows what the next open can detect, so it is a warning, not a failed sync: the
+    /// records are durable.
+    pub(crate) fn sync_and_mark(&self, op: u64) -> Result<(), StorageError> {
+        self.sync()?;
+        if let Some(mark) = &self.mark {
+            let mut mark = mark.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Err(error) = mark.record(op) {
+                log::warn!("the write-ahead log's durable mark was not raised: {error}");
+            }
+        }
+        Ok(())
     }
 }
 
@@ -149,20 +200,46 @@ pub(crate) struct Wal {
     /// Why writes are refused: damage found by open, or a failed write or sync after which the
     /// state of the file is unknown. Shared with [`WalSync`] handles so that they see it too.
     read_only: Arc<OnceLock<String>>,
+    /// The durable mark, for logs opened with [`Wal::open_marked`] and writable.
+    mark: Option<Arc<Mutex<WalMark>>>,
 }
 
 impl Wal {
     /// Open the log in `dir` (created if missing) and replay it: `apply(op, body)` is called
     /// for every valid record with an op above `after`, in op order. See the module
     /// documentation for what happens to a torn tail and to damage.
+    // Only tests call it: collections open their logs with `open_marked`.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn open(
         dir: &Path,
         after: u64,
         on_corruption: OnCorruption,
         apply: &mut Apply<'_>,
     ) -> Result<(Wal, WalReport), StorageError> {
-        create_dir(dir)?;
-        let files = list_files(dir, true)?;
+        Wal::open_with(dir, None, after, on_corruption, apply)
+    }
+
+    /// [`Wal::open`] for a log whose ops are consecutive, with its durable mark at `mark`:
+    /// also damage are a log that is missing, has a gap in its ops above `after`, or ends
+    /// before the op the mark says was synced (module docs, "Durable mark"). Syncs through
+    /// [`WalSync::sync_and_mark`] then raise the mark.
+    pub(crate) fn open_marked(
+        dir: &Path,
+        mark: &Path,
+        after: u64,
+        on_corruption: OnCorruption,
+        apply: &mut Apply<'_>,
+    ) -> Result<(Wal, WalReport), StorageError> {
+        Wal::open_with(dir, Some(mark), after, on_corruption, apply)
+    }
+
+    fn open_with(
+        dir: &Path,
+        mark_path: Option<&Path>,
+        after: u64,
+        on_corruption: OnCorruption,
+        apply: &mut Apply<'_>,
+    ) -> Result<(Wal, WalReport), StorageError> {
         let mut report = WalReport {
             records_replayed: 0,
             torn_tail: None,
@@ -179,17 +256,73 @@ impl Wal {
             after,
             bytes_since_rotate: 0,
             read_only: Arc::new(OnceLock::new()),
+            mark: None,
         };
 
+        // The mark, and damage found before any record is read: a mark that cannot be read,
+        // a log that is gone although the mark says it was created.
+        let found_mark = mark_path.map(wal_mark::read).transpose()?;
+        let mut early_damage = Vec::new();
+        let durable_op = match &found_mark {
+            Some(Found::Mark { durable_op }) => *durable_op,
+            Some(Found::Damaged(error)) => {
+                early_damage.push(error.clone());
+                0
+            }
+            _ => 0,
+        };
+        let log_created = matches!(found_mark, Some(Found::Mark { .. } | Found::Damaged(_)));
+        let files = match dir.is_dir() {
+            true => list_files(dir, true)?,
+            false => Vec::new(),
+        };
+        if log_created && files.is_empty() {
+            early_damage.push(StorageError::corrupted(
+                dir,
+                0,
+                format!(
+                    "the write-ahead log is missing: no log files, though `{MARK_FILE}` says \
+                     the log was created and ops up to {durable_op} were synced to it; every \
+                     write after op {after} may be lost"
+                ),
+            ));
+        }
+        if let Some(first) = early_damage.first() {
+            match on_corruption {
+                OnCorruption::Fail => return Err(first.clone()),
+                OnCorruption::ReadOnly if files.is_empty() => {
+                    let _ = wal.read_only.set(first.to_string());
+                    wal.current_first_op = after.saturating_add(1);
+                    report.damage = Some(first.clone());
+                    return Ok((wal, report));
+                }
+                // Read-only after the replay, below.
+                OnCorruption::ReadOnly => {}
+                OnCorruption::TruncateWal => {
+                    for error in &early_damage {
+                        log::warn!(
+                            "{error}; on_corruption is TruncateWal, so the log goes on with \
+                             what remains"
+                        );
+                    }
+                }
+            }
+            report.damage = Some(first.clone());
+        }
+
+        create_dir(dir)?;
         if files.is_empty() {
             let first_op = after.saturating_add(1);
             wal.current = Some(Arc::new(create_file(dir, first_op)?));
             wal.current_first_op = first_op;
+            wal.mark = finish_mark(mark_path, found_mark.as_ref(), after, after)?;
             return Ok((wal, report));
         }
 
         let mut replay = Replay {
             after,
+            consecutive: mark_path.is_some(),
+            expected: after.saturating_add(1),
             last_op: None,
             replayed: 0,
             apply,
@@ -213,6 +346,33 @@ impl Wal {
         report.records_replayed = replay.replayed;
         report.last_op = replay.last_op;
         wal.last_op = replay.last_op;
+
+        // Every op the log holds without a gap: a torn tail may only take ops above the mark.
+        let reach = replay.expected.saturating_sub(1).max(after);
+        if mark_path.is_some() && reach < durable_op {
+            let lost = format!(
+                "ops up to {durable_op} were synced to the log (`{MARK_FILE}`), but it ends at \
+                 op {reach}: acknowledged writes are missing"
+            );
+            match &mut stop {
+                Some((_, bad)) if bad.torn => {
+                    bad.torn = false;
+                    bad.reason = format!("{}; not a torn append: {lost}", bad.reason);
+                }
+                Some(_) => {}
+                None => {
+                    stop = Some((
+                        files.len() - 1,
+                        Bad {
+                            offset: end,
+                            reason: lost,
+                            torn: false,
+                            always_fail: false,
+                        },
+                    ));
+                }
+            }
+        }
 
         let mut current_index = files.len() - 1;
         let mut cut_at = None;
@@ -253,7 +413,7 @@ impl Wal {
                         // Nothing is opened for writing: the log must stay as it was found.
                         let _ = wal.read_only.set(error.to_string());
                         wal.current_first_op = files[index].0;
-                        report.damage = Some(error);
+                        report.damage.get_or_insert(error);
                         return Ok((wal, report));
                     }
                     OnCorruption::TruncateWal => {
@@ -269,9 +429,18 @@ impl Wal {
                         sync_dir(dir)?;
                         current_index = index;
                         cut_at = Some(bad.offset);
-                        report.damage = Some(error);
+                        report.damage.get_or_insert(error);
                     }
                 }
+            }
+        }
+        if on_corruption == OnCorruption::ReadOnly {
+            if let Some(damage) = &report.damage {
+                // Damage found before the replay (the mark): the records are all applied, and
+                // nothing is opened for writing.
+                let _ = wal.read_only.set(damage.to_string());
+                wal.current_first_op = files[current_index].0;
+                return Ok((wal, report));
             }
         }
 
@@ -298,6 +467,12 @@ impl Wal {
         // Records already in the current file count: after a restart they still have to be
         // checkpointed before the file can go.
         wal.bytes_since_rotate = wal.end.saturating_sub(FILE_HEADER_LEN as u64);
+        // After a cut under TruncateWal the log reaches less far than before the damage.
+        let reach = match cut_at {
+            Some(_) if report.damage.is_some() => wal.last_op.unwrap_or(0).max(after).min(reach),
+            _ => reach,
+        };
+        wal.mark = finish_mark(mark_path, found_mark.as_ref(), after, reach)?;
         Ok((wal, report))
     }
 
@@ -363,6 +538,7 @@ impl Wal {
         WalSync {
             current: self.current.clone(),
             read_only: Arc::clone(&self.read_only),
+            mark: self.mark.clone(),
         }
     }
 
@@ -469,6 +645,10 @@ impl Wal {
 /// Replay state carried from file to file.
 struct Replay<'a> {
     after: u64,
+    /// Whether ops above `after` must be consecutive (a log opened with [`Wal::open_marked`]).
+    consecutive: bool,
+    /// The op the next record above `after` must have when `consecutive`.
+    expected: u64,
     last_op: Option<u64>,
     replayed: u64,
     apply: &'a mut Apply<'a>,
@@ -506,6 +686,17 @@ impl Replay<'_> {
                         false,
                     ));
                 }
+                if self.consecutive && op > self.after && op != self.expected {
+                    return Err((
+                        format!(
+                            "op {op} follows op {}: ops {} to {} are missing from the log",
+                            self.expected - 1,
+                            self.expected,
+                            op - 1
+                        ),
+                        false,
+                    ));
+                }
                 Ok((op, body))
             });
             match record {
@@ -513,6 +704,7 @@ impl Replay<'_> {
                     if op > self.after {
                         (self.apply)(op, body)?;
                         self.replayed += 1;
+                        self.expected = op.saturating_add(1);
                     }
                     self.last_op = Some(op);
                     pos += RECORD_HEADER_LEN + body.len();
@@ -700,6 +892,31 @@ fn create_file(dir: &Path, first_op: u64) -> Result<LogFile, StorageError> {
         return Err(error);
     }
     Ok(LogFile { file, path })
+}
+
+/// The mark a writable log opened with [`Wal::open_marked`] keeps raising: the one found
+/// (lowered to `reach` if damage was cut off), or a new one claiming only `after` (which the
+/// manifest holds) when there was none or it was damaged.
+fn finish_mark(
+    path: Option<&Path>,
+    found: Option<&Found>,
+    after: u64,
+    reach: u64,
+) -> Result<Option<Arc<Mutex<WalMark>>>, StorageError> {
+    let (Some(path), Some(found)) = (path, found) else {
+        return Ok(None);
+    };
+    let mark = match found {
+        Found::Mark { durable_op } => {
+            let mut mark = WalMark::open(path, *durable_op)?;
+            if reach < mark.durable_op() {
+                mark.reset(reach)?;
+            }
+            mark
+        }
+        Found::Absent | Found::Damaged(_) => WalMark::create(path, after)?,
+    };
+    Ok(Some(Arc::new(Mutex::new(mark))))
 }
 
 /// Truncate `log` at `at` and sync it, leaving the cursor at the new end, which is returned.
@@ -1218,6 +1435,174 @@ mod tests {
             }
         });
         assert_eq!(result.unwrap_err(), refusal);
+    }
+
+    /// Open the marked log `<dir>/wal` with its mark `<dir>/wal.mark`.
+    fn open_marked(
+        dir: &Path,
+        after: u64,
+        on_corruption: OnCorruption,
+    ) -> Result<(Wal, WalReport, Records), StorageError> {
+        let mut seen = Vec::new();
+        let (wal, report) = Wal::open_marked(
+            &dir.join("wal"),
+            &dir.join(MARK_FILE),
+            after,
+            on_corruption,
+            &mut |op, body| {
+                seen.push((op, body.to_vec()));
+                Ok(())
+            },
+        )?;
+        Ok((wal, report, seen))
+    }
+
+    /// A marked log with ops 1..=4, synced and marked through `synced`; returns the file.
+    fn marked_log(dir: &Path, synced: u64) -> PathBuf {
+        let (mut wal, _, _) = open_marked(dir, 0, OnCorruption::Fail).unwrap();
+        for op in 1..=4 {
+            wal.append(op, &body(op, 30)).unwrap();
+            if op == synced {
+                wal.sync_handle().sync_and_mark(op).unwrap();
+            }
+        }
+        wal.files().unwrap().pop().unwrap()
+    }
+
+    #[test]
+    fn a_cut_above_the_mark_is_torn_and_below_it_is_damage() {
+        let record = (RECORD_HEADER_LEN + 30) as u64;
+        let start = |op: u64| FILE_HEADER_LEN as u64 + (op - 1) * record;
+        for (cut, synced, damage_at) in [
+            // Inside op 4, only 2 synced: a torn append.
+            (start(4) + 5, 2, None),
+            // Inside op 4, all synced: op 4 was acknowledged.
+            (start(4) + 5, 4, Some(start(4))),
+            // At a record boundary below the mark: a clean end that lost ops 3 and 4.
+            (start(3), 4, Some(start(3))),
+            // The whole file, header included.
+            (0, 4, Some(0)),
+        ] {
+            let tmp = tempfile::tempdir().unwrap();
+            let path = marked_log(tmp.path(), synced);
+            let mut bytes = fs::read(&path).unwrap();
+            bytes.truncate(cut as usize);
+            fs::write(&path, &bytes).unwrap();
+            let Some(at) = damage_at else {
+                let (_, report, seen) = open_marked(tmp.path(), 0, OnCorruption::Fail).unwrap();
+                assert_eq!(seen.len(), 3);
+                assert_eq!(report.torn_tail, Some((path.clone(), start(4))));
+                continue;
+            };
+            let error = open_marked(tmp.path(), 0, OnCorruption::Fail).unwrap_err();
+            assert_eq!(corrupted_at(&error), (path.display().to_string(), at));
+            assert_eq!(fs::read(&path).unwrap(), bytes, "cut {cut}: a failed open");
+
+            let (wal, report, _) = open_marked(tmp.path(), 0, OnCorruption::ReadOnly).unwrap();
+            assert!(wal.is_read_only());
+            assert!(report.damage.is_some());
+            drop(wal);
+            assert_eq!(fs::read(&path).unwrap(), bytes, "cut {cut}: read-only");
+
+            let (mut wal, report, seen) =
+                open_marked(tmp.path(), 0, OnCorruption::TruncateWal).unwrap();
+            assert!(report.damage.is_some());
+            let kept = seen.len() as u64;
+            wal.append(kept + 1, b"after").unwrap();
+            drop(wal);
+            let (_, report, seen) = open_marked(tmp.path(), 0, OnCorruption::Fail).unwrap();
+            assert_eq!((report.damage, seen.len() as u64), (None, kept + 1));
+        }
+    }
+
+    #[test]
+    fn a_missing_log_or_log_directory_is_damage_once_marked() {
+        for remove_dir in [false, true] {
+            let tmp = tempfile::tempdir().unwrap();
+            let path = marked_log(tmp.path(), 4);
+            let wal_dir = tmp.path().join("wal");
+            if remove_dir {
+                fs::remove_dir_all(&wal_dir).unwrap();
+            } else {
+                fs::remove_file(&path).unwrap();
+            }
+            let error = open_marked(tmp.path(), 0, OnCorruption::Fail).unwrap_err();
+            assert_eq!(corrupted_at(&error), (wal_dir.display().to_string(), 0));
+            assert_eq!(
+                wal_dir.exists(),
+                !remove_dir,
+                "a failed open creates nothing"
+            );
+
+            let (wal, report, seen) = open_marked(tmp.path(), 0, OnCorruption::ReadOnly).unwrap();
+            assert!(wal.is_read_only() && seen.is_empty());
+            assert_eq!(report.damage, Some(error));
+            assert_eq!(wal_dir.exists(), !remove_dir);
+
+            let (mut wal, report, _) =
+                open_marked(tmp.path(), 0, OnCorruption::TruncateWal).unwrap();
+            assert!(report.damage.is_some());
+            wal.append(1, b"again").unwrap();
+            wal.sync_handle().sync_and_mark(1).unwrap();
+            drop(wal);
+            let (_, report, seen) = open_marked(tmp.path(), 0, OnCorruption::Fail).unwrap();
+            assert_eq!((report.damage, seen.len()), (None, 1));
+        }
+
+        // Without a mark (a log from before marks) an empty directory is a new log.
+        let tmp = tempfile::tempdir().unwrap();
+        let (_, report, _) = open_marked(tmp.path(), 7, OnCorruption::Fail).unwrap();
+        assert_eq!(report.damage, None);
+        assert!(tmp.path().join(MARK_FILE).exists());
+    }
+
+    #[test]
+    fn a_gap_in_the_ops_is_damage() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut wal, _, _) = open_marked(tmp.path(), 0, OnCorruption::Fail).unwrap();
+        wal.append(1, b"one").unwrap();
+        wal.rotate(2).unwrap();
+        wal.append(2, b"two").unwrap();
+        wal.rotate(3).unwrap();
+        wal.append(3, b"three").unwrap();
+        let files = wal.files().unwrap();
+        drop(wal);
+        fs::remove_file(&files[1]).unwrap();
+        let error = open_marked(tmp.path(), 0, OnCorruption::Fail).unwrap_err();
+        assert_eq!(
+            corrupted_at(&error),
+            (files[2].display().to_string(), FILE_HEADER_LEN as u64)
+        );
+        // Ops at or below `after` are in the segments: a gap there loses nothing.
+        let (_, report, seen) = open_marked(tmp.path(), 2, OnCorruption::Fail).unwrap();
+        assert_eq!((report.damage, seen.len()), (None, 1));
+        // The first op above `after` must be `after + 1`.
+        fs::remove_file(&files[0]).unwrap();
+        let error = open_marked(tmp.path(), 0, OnCorruption::Fail).unwrap_err();
+        assert_eq!(
+            corrupted_at(&error),
+            (files[2].display().to_string(), FILE_HEADER_LEN as u64)
+        );
+    }
+
+    #[test]
+    fn a_damaged_mark_is_damage_and_truncate_wal_rewrites_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        marked_log(tmp.path(), 4);
+        let mark = tmp.path().join(MARK_FILE);
+        fs::write(&mark, b"").unwrap();
+        let error = open_marked(tmp.path(), 0, OnCorruption::Fail).unwrap_err();
+        assert_eq!(corrupted_at(&error), (mark.display().to_string(), 0));
+        let (wal, report, seen) = open_marked(tmp.path(), 0, OnCorruption::ReadOnly).unwrap();
+        assert!(wal.is_read_only());
+        assert_eq!((report.damage, seen.len()), (Some(error), 4));
+        drop(wal);
+        assert!(fs::read(&mark).unwrap().is_empty());
+        let (_, report, seen) = open_marked(tmp.path(), 0, OnCorruption::TruncateWal).unwrap();
+        assert_eq!(seen.len(), 4);
+        assert!(report.damage.is_some());
+        let (_, report, _) = open_marked(tmp.path(), 0, OnCorruption::Fail).unwrap();
+        assert_eq!(report.damage, None);
     }
 
     proptest! {

@@ -5,7 +5,9 @@
 //! - `manifest.bin`: configuration, segment list, last operation in the segments
 //!   (`manifest.rs`);
 //! - `segments/<id>/`: one directory per sealed segment (`segment.rs`);
-//! - `wal/`: the write-ahead log of operations after the manifest's (`wal.rs`).
+//! - `wal/`: the write-ahead log of operations after the manifest's (`wal.rs`);
+//! - `wal.mark`: how far the log was synced, to tell lost records from a torn tail
+//!   (`wal_mark.rs`).
 //!
 //! ## Writes
 //! A write is validated whole (nothing of a rejected batch is applied), encoded, appended to

@@ -24,6 +24,7 @@ use crate::storage::segment::{
 };
 use crate::storage::space::Spaces;
 use crate::storage::wal::Wal;
+use crate::storage::wal_mark::MARK_FILE;
 
 /// Check the index and optimizer settings of a new collection.
 fn check_config(create: &CreateCollection) -> Result<Spaces, StorageError> {
@@ -173,8 +174,9 @@ impl Collection {
         );
         let mut last_op = manifest.applied_op;
         let wal_dir = dir.join(WAL_DIR);
-        let (wal, found) = Wal::open(
+        let (wal, found) = Wal::open_marked(
             &wal_dir,
+            &dir.join(MARK_FILE),
             manifest.applied_op,
             options.on_corruption,
             &mut |op, body| {

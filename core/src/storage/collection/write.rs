@@ -116,7 +116,7 @@ impl Collection {
                 None => return Ok(()),
             }
         };
-        handle.sync()?;
+        handle.sync_and_mark(appended)?;
         *synced = appended;
         Ok(())
     }
