@@ -2,6 +2,7 @@
 //! implements, so the same JSON works against a Qdrant cluster.
 
 mod collection;
+pub(crate) mod depth;
 mod filter;
 mod index;
 pub(crate) mod path;
@@ -19,6 +20,7 @@ pub use collection::{
     DEFAULT_MAX_SEGMENT_SIZE_KB,
 };
 pub(crate) use filter::{parse_datetime, parse_key, KeySegment, UtcInstant};
+pub use depth::{dismantle_filter, dismantle_payload, dismantle_value, MAX_PAYLOAD_DEPTH};
 pub use filter::{
     AnyVariants, Condition, FieldCondition, Filter, FilterError, GeoBoundingBox, GeoPoint,
     GeoRadius, Match, MatchValue, MinShould, Nested, PayloadField, Range, RangeValue, ValuesCount,

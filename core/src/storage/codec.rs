@@ -10,11 +10,14 @@
 //! kind 2, delete := count:u32 id{count}
 //! id     := 0:u8 n:u64 | 1:u8 uuid:u8{16}
 //! ```
+//! A payload is logged only if it nests at most `MAX_PAYLOAD_DEPTH` (64) levels deep, so
+//! that the JSON parser (limited to 128 levels) reads back every payload the encoder wrote.
 //! Vectors are logged after validation and (for Cosine) normalisation, so replay stores
 //! bit-identical vectors without redoing either. A decoder never trusts a count or length:
 //! each is checked against the bytes that remain before anything is allocated.
 
-use crate::models::{Payload, PointId};
+use crate::models::depth;
+use crate::models::{Payload, PointId, MAX_PAYLOAD_DEPTH};
 
 /// A point as stored and logged: its id, its row (all its vectors side by side, see
 /// `space.rs`) and its payload.
@@ -57,6 +60,17 @@ impl Operation {
                     match &point.payload {
                         None => put_u32(out, NO_PAYLOAD),
                         Some(payload) => {
+                            // The decoder's JSON parser stops at 128 levels: never write what
+                            // it could not read back (and never recurse into an unbounded
+                            // payload while serializing).
+                            if depth::payload_depth(payload, MAX_PAYLOAD_DEPTH) > MAX_PAYLOAD_DEPTH
+                            {
+                                return Err(format!(
+                                    "payload of point {} nests deeper than {MAX_PAYLOAD_DEPTH} \
+                                     levels (MAX_PAYLOAD_DEPTH)",
+                                    point.id
+                                ));
+                            }
                             let at = out.len();
                             put_u32(out, 0);
                             serde_json::to_writer(&mut *out, payload)
