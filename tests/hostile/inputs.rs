@@ -140,8 +140,7 @@ async fn open_with_points(ctx: &Ctx, distance: Distance) -> RroClient {
 /// is refused with a typed error, and nothing aborts. Runs in a child process, because the
 /// failure it guards against is a stack overflow, which would take the test runner down.
 async fn deep_rust_values_are_refused_without_aborting(ctx: Ctx) {
-    if std::env::var(CHILD_ENV).as_deref() != Ok("deep_rust_values_are_refused_without_aborting")
-    {
+    if std::env::var(CHILD_ENV).as_deref() != Ok("deep_rust_values_are_refused_without_aborting") {
         return run_in_child("deep_rust_values_are_refused_without_aborting", ctx);
     }
     const DEEP: usize = 100_000;
@@ -225,7 +224,10 @@ async fn deep_rust_values_are_refused_without_aborting(ctx: Ctx) {
     );
     bad_request(
         client
-            .delete_payload("c", DeletePayload::new(["i"], PointsSelector::filter(deep())))
+            .delete_payload(
+                "c",
+                DeletePayload::new(["i"], PointsSelector::filter(deep())),
+            )
             .await,
         filter_err,
     );
@@ -237,7 +239,10 @@ async fn deep_rust_values_are_refused_without_aborting(ctx: Ctx) {
     );
     bad_request(
         client
-            .delete_vectors("c", DeleteVectors::new(["v"], PointsSelector::filter(deep())))
+            .delete_vectors(
+                "c",
+                DeleteVectors::new(["v"], PointsSelector::filter(deep())),
+            )
             .await,
         filter_err,
     );
@@ -300,10 +305,8 @@ async fn payloads_and_filters_at_and_past_the_limits(ctx: Ctx) {
         client
             .upsert_points(
                 "c",
-                vec![
-                    PointStruct::new(8u64, vec![1.0, 1.0])
-                        .with_payload(payload_of_depth(MAX_PAYLOAD_DEPTH + 1)),
-                ],
+                vec![PointStruct::new(8u64, vec![1.0, 1.0])
+                    .with_payload(payload_of_depth(MAX_PAYLOAD_DEPTH + 1))],
             )
             .await,
         "64 levels",
@@ -344,9 +347,8 @@ async fn payloads_and_filters_at_and_past_the_limits(ctx: Ctx) {
     // six points stored); one level more is refused.
     for filter in [
         filter_of_depth(MAX_FILTER_DEPTH),
-        nested_filter_of_depth(1).with_must([Condition::Filter(filter_of_depth(
-            MAX_FILTER_DEPTH - 1,
-        ))]),
+        nested_filter_of_depth(1)
+            .with_must([Condition::Filter(filter_of_depth(MAX_FILTER_DEPTH - 1))]),
     ] {
         assert_eq!(
             client
@@ -358,7 +360,10 @@ async fn payloads_and_filters_at_and_past_the_limits(ctx: Ctx) {
     }
     bad_request(
         client
-            .count("c", CountRequest::filter(filter_of_depth(MAX_FILTER_DEPTH + 1)))
+            .count(
+                "c",
+                CountRequest::filter(filter_of_depth(MAX_FILTER_DEPTH + 1)),
+            )
             .await,
         "MAX_FILTER_DEPTH",
     );
@@ -408,8 +413,7 @@ async fn deep_json_is_refused_and_legal_depth_survives_reopen(ctx: Ctx) {
             "}".repeat(depth - 1)
         )
     };
-    let legal_filter: Filter =
-        serde_json::from_str(&filter_json(MAX_FILTER_DEPTH)).expect("parse");
+    let legal_filter: Filter = serde_json::from_str(&filter_json(MAX_FILTER_DEPTH)).expect("parse");
     let deep_filter: Filter =
         serde_json::from_str(&filter_json(MAX_FILTER_DEPTH + 1)).expect("parse");
     {
@@ -517,7 +521,10 @@ async fn huge_limits_offsets_and_ef_are_answered(ctx: Ctx) {
         .expect("huge offset");
     assert!(none.is_empty());
     let some = client
-        .search("c", SearchRequest::new(query.clone(), 2).offset(usize::MAX - 1))
+        .search(
+            "c",
+            SearchRequest::new(query.clone(), 2).offset(usize::MAX - 1),
+        )
         .await
         .expect("offset near the end of usize");
     assert!(some.is_empty());
@@ -662,13 +669,17 @@ async fn collection_names_that_attack_the_data_directory(ctx: Ctx) {
         assert!(
             matches!(
                 result,
-                Err(RroError::Storage(StorageError::InvalidCollectionName { .. }))
+                Err(RroError::Storage(
+                    StorageError::InvalidCollectionName { .. }
+                ))
             ),
             "{name:?}: {result:?}"
         );
     }
     // Only the data directory's own areas exist: nothing was created elsewhere.
-    assert!(!dir.path().join("x").exists() && !dir.path().parent().expect("parent").join("x").exists());
+    assert!(
+        !dir.path().join("x").exists() && !dir.path().parent().expect("parent").join("x").exists()
+    );
 
     let longest = "é".repeat(127) + "n"; // 255 bytes
     assert_eq!(longest.len(), 255);
@@ -699,7 +710,11 @@ async fn collection_names_that_attack_the_data_directory(ctx: Ctx) {
         .delete_snapshot(&longest, &snapshot.name)
         .await
         .expect("delete"));
-    assert!(client.list_snapshots(&longest).await.expect("list").is_empty());
+    assert!(client
+        .list_snapshots(&longest)
+        .await
+        .expect("list")
+        .is_empty());
     client.shutdown().await.expect("shutdown");
 }
 
@@ -740,7 +755,10 @@ async fn crafted_snapshot_archives_are_refused_without_echoing_them(ctx: Ctx) {
     let mut first_entry_named_secret = tar_header(SECRET.as_bytes(), 3);
     first_entry_named_secret.extend_from_slice(&[b'a'; 512]);
     first_entry_named_secret.extend_from_slice(&[0; 1024]);
-    cases.push(("a tar whose first entry is not the metadata", first_entry_named_secret));
+    cases.push((
+        "a tar whose first entry is not the metadata",
+        first_entry_named_secret,
+    ));
     let mut bad_size = tar_header(b"rro-snapshot.json", 0);
     bad_size[124..135].copy_from_slice(SECRET.as_bytes().get(..11).expect("11 bytes"));
     cases.push(("a tar header with a size that is no number", bad_size));

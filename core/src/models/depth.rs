@@ -392,7 +392,10 @@ mod tests {
     fn limits_are_inclusive_and_the_walk_stops_past_them() {
         let mut payload = Payload::new();
         payload.insert("k".into(), nested_value(MAX_PAYLOAD_DEPTH - 1));
-        assert_eq!(payload_depth(&payload, MAX_PAYLOAD_DEPTH), MAX_PAYLOAD_DEPTH);
+        assert_eq!(
+            payload_depth(&payload, MAX_PAYLOAD_DEPTH),
+            MAX_PAYLOAD_DEPTH
+        );
         assert!(check_payload(&payload, "payload").is_ok());
         payload.insert("k".into(), nested_value(MAX_PAYLOAD_DEPTH));
         let error = check_payload(&payload, "payload").unwrap_err();

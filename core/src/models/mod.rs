@@ -19,8 +19,8 @@ pub use collection::{
     OptimizerStatus, OptimizersConfig, VectorParams, DEFAULT_INDEXING_THRESHOLD_KB,
     DEFAULT_MAX_SEGMENT_SIZE_KB,
 };
-pub(crate) use filter::{parse_datetime, parse_key, KeySegment, UtcInstant};
 pub use depth::{dismantle_filter, dismantle_payload, dismantle_value, MAX_PAYLOAD_DEPTH};
+pub(crate) use filter::{parse_datetime, parse_key, KeySegment, UtcInstant};
 pub use filter::{
     AnyVariants, Condition, FieldCondition, Filter, FilterError, GeoBoundingBox, GeoPoint,
     GeoRadius, Match, MatchValue, MinShould, Nested, PayloadField, Range, RangeValue, ValuesCount,

@@ -709,11 +709,7 @@ fn read_error(archive: &Path, offset: u64, err: &io::Error) -> StorageError {
         } else {
             "an unreadable header or entry"
         };
-        StorageError::corrupted(
-            archive,
-            offset,
-            format!("not a valid tar archive: {what}"),
-        )
+        StorageError::corrupted(archive, offset, format!("not a valid tar archive: {what}"))
     }
 }
 

@@ -57,7 +57,9 @@ pub fn check_magnitude(
         }
         let norm = f32_norm(vector);
         if !norm.is_finite() {
-            return refuse("its length overflows f32, so it cannot be normalised for Cosine".into());
+            return refuse(
+                "its length overflows f32, so it cannot be normalised for Cosine".into(),
+            );
         }
         if norm == 0.0 {
             return refuse(
@@ -121,7 +123,12 @@ mod tests {
                 Err(StorageError::UnscorableVector { .. })
             )
         };
-        for d in [Distance::Cosine, Distance::Dot, Distance::Euclid, Distance::Manhattan] {
+        for d in [
+            Distance::Cosine,
+            Distance::Dot,
+            Distance::Euclid,
+            Distance::Manhattan,
+        ] {
             assert!(unscorable(&[f32::MAX, f32::MAX], d), "{d:?}");
             assert!(check_magnitude(&[0.0, 0.0], d, None).is_ok());
             assert!(check_magnitude(&[3.0, -4.0], d, None).is_ok());
