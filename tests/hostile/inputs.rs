@@ -640,7 +640,7 @@ async fn unscorable_vectors_and_nan_thresholds_are_refused(ctx: Ctx) {
             .get_points("c", GetPoints::new([1u64]).with_vector(true))
             .await
             .expect("get");
-        let mut expected = vec![2.0f32, 0.5];
+        let mut expected = [2.0f32, 0.5];
         if distance == Distance::Cosine {
             let norm = expected.iter().map(|x| x * x).sum::<f32>().sqrt();
             expected.iter_mut().for_each(|x| *x /= norm);
