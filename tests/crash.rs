@@ -15,11 +15,19 @@
 //!
 //! Child protocol, one line per event, each written with a single `write`:
 //! - `try <gen> <id> <id> ...` before a batch is sent (the write may or may not persist);
-//! - `ack <gen>` after that batch's `upsert_points` returned `Ok` (it must persist);
+//! - `set <gen> <bucket>` / `overwrite <gen> <bucket>` before a `set_payload` /
+//!   `overwrite_payload` by filter (`bucket` = that number) is sent;
+//! - `ack <gen>` after that write returned `Ok` (it must persist);
 //! - `flush` after a `flush()` returned.
 //!
 //! Every point written under generation `gen` has a vector and payload that are a pure
-//! function of `(id, gen)`, so the parent can tell exactly which write it reads back.
+//! function of `(id, gen)`; a payload write under `gen` merges in (or overwrites with) a
+//! payload that is a pure function of `(bucket, gen)`. Payloads nest deeply (up to 63 levels,
+//! within `MAX_PAYLOAD_DEPTH`). Every write is acknowledged before the next is sent, so the
+//! parent knows which points exist when a payload write by filter runs, and so which points it
+//! selects (`bucket` is `id % BUCKETS` and every payload keeps it): it computes each point's
+//! possible states (vector generation and exact payload) and checks what it reads back
+//! against them.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
@@ -29,7 +37,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use rro::models::{
-    CreateCollection, Distance, GetPoints, HnswConfig, OptimizersConfig, PointStruct, VectorParams,
+    Condition, CreateCollection, Distance, Filter, GetPoints, HnswConfig, OptimizersConfig,
+    Payload, PointStruct, PointsSelector, SetPayload, VectorParams,
 };
 use rro::{Config, RroClient};
 use rro_core::Durability;
@@ -43,6 +52,8 @@ const GEN_STRIDE: u64 = 1_000_000;
 /// Ids of the points the parent writes itself, above every id a child uses.
 const PARENT_IDS: u64 = 1 << 40;
 const DEFAULT_ROUNDS: usize = 25;
+/// Payload writes by filter select the points with `"bucket": id % BUCKETS`.
+const BUCKETS: u64 = 8;
 /// How long the parent waits for a child line before it calls the child hung.
 const LINE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -132,7 +143,21 @@ fn vector_for(id: u64, gen: u64) -> Vec<f32> {
         .collect()
 }
 
-/// The payload written for `id` in generation `gen`.
+/// `levels` containers (alternating arrays and objects) around a leaf that depends on `seed`:
+/// deep, but legal, payload parts.
+fn chain(levels: u64, seed: u64) -> Value {
+    let mut value = Value::from(format!("leaf {seed}"));
+    for level in 0..levels {
+        value = if (seed >> (level % 64)) & 1 == 0 {
+            Value::Array(vec![value, Value::from(level)])
+        } else {
+            Value::Object([(format!("k{level}"), value)].into_iter().collect())
+        };
+    }
+    value
+}
+
+/// The payload written for `id` in generation `gen` (at most 61 levels deep).
 fn payload_for(id: u64, gen: u64) -> rro::models::Payload {
     let h = hash3(id, gen, 1_000);
     let x = f64::from_bits(h);
@@ -142,9 +167,28 @@ fn payload_for(id: u64, gen: u64) -> rro::models::Payload {
     rro::payload!({
         "id": id,
         "gen": gen,
+        "bucket": id % BUCKETS,
         "text": text,
         "nested": {"x": x, "y": y, "list": [gen % 7, true, null, "s"]},
+        "deep": chain(h % 61, h),
     })
+}
+
+/// What `set_payload` by filter merges in under generation `gen` (at most 57 levels deep).
+fn set_for(bucket: u64, gen: u64) -> rro::models::Payload {
+    let h = hash3(bucket, gen, 2_000);
+    rro::payload!({"extra": {"gen": gen, "deep": chain(h % 56, h)}})
+}
+
+/// What `overwrite_payload` by filter leaves under generation `gen` (at most 63 levels deep).
+fn overwrite_for(bucket: u64, gen: u64) -> rro::models::Payload {
+    let h = hash3(bucket, gen, 3_000);
+    rro::payload!({"bucket": bucket, "ogen": gen, "deep": chain(h % 63, h)})
+}
+
+/// The filter a payload write of `bucket` selects its points with.
+fn bucket_filter(bucket: u64) -> Filter {
+    Filter::must([Condition::matches("bucket", bucket as i64)])
 }
 
 fn env(name: &str) -> Option<String> {
@@ -219,6 +263,28 @@ fn child(dir: PathBuf) {
         for batch in 1.. {
             let gen = gen_base + batch;
             assert!(batch < GEN_STRIDE - 1, "child ran out of generations");
+            if rng.one_in(6) {
+                let bucket = rng.range(0, BUCKETS - 1);
+                let selector = PointsSelector::filter(bucket_filter(bucket));
+                if rng.one_in(2) {
+                    emit(&format!("set {gen} {bucket}\n"));
+                    client
+                        .set_payload(COLLECTION, SetPayload::new(set_for(bucket, gen), selector))
+                        .await
+                        .expect("child: set_payload");
+                } else {
+                    emit(&format!("overwrite {gen} {bucket}\n"));
+                    client
+                        .overwrite_payload(
+                            COLLECTION,
+                            SetPayload::new(overwrite_for(bucket, gen), selector),
+                        )
+                        .await
+                        .expect("child: overwrite_payload");
+                }
+                emit(&format!("ack {gen}\n"));
+                continue;
+            }
             let size = rng.range(1, 20);
             let mut ids = Vec::new();
             for _ in 0..size {
@@ -257,15 +323,32 @@ fn child(dir: PathBuf) {
 // ------------------------------------------------------------------------------------------
 // Parent
 
+/// One possible state of a point: the generation its vector was written in, and its payload.
+#[derive(Debug, Clone, PartialEq)]
+struct State {
+    vgen: u64,
+    payload: Payload,
+}
+
+impl State {
+    /// What an upsert under `gen` leaves.
+    fn upserted(id: u64, gen: u64) -> State {
+        State {
+            vgen: gen,
+            payload: payload_for(id, gen),
+        }
+    }
+}
+
 /// What the parent knows about one id.
 #[derive(Debug, Default)]
 struct Known {
-    /// The generation that must be there unless a later one in `maybe` is: the last acked
-    /// write, or what the last verification read. `None`: must be absent unless in `maybe`.
-    floor: Option<u64>,
-    /// Generations tried after `floor` without an acknowledgement: each may or may not have
-    /// persisted.
-    maybe: Vec<u64>,
+    /// The state that must be there unless one in `maybe` is: the last acked write, or what
+    /// the last verification read. `None`: must be absent unless in `maybe`.
+    floor: Option<State>,
+    /// States of writes tried after `floor` without an acknowledgement: each may or may not
+    /// have persisted.
+    maybe: Vec<State>,
 }
 
 struct Suite {
@@ -288,46 +371,72 @@ struct RoundLog {
     acks: u64,
     acked_points: u64,
     flushes: u64,
-    /// The tried batch that was not acknowledged, if any: `(gen, ids)`.
-    in_flight: Option<(u64, Vec<u64>)>,
+    /// The tried write that was not acknowledged, if any: `(gen, ids)`.
+    in_flight: Option<Pending>,
 }
 
+/// A tried write: its generation and the state it gives each point it changes.
+type Pending = (u64, Vec<(u64, State)>);
+
 impl Suite {
-    fn apply_line(
-        &mut self,
-        line: &str,
-        pending: &mut Option<(u64, Vec<u64>)>,
-        log: &mut RoundLog,
-    ) {
+    fn apply_line(&mut self, line: &str, pending: &mut Option<Pending>, log: &mut RoundLog) {
         let mut words = line.split_ascii_whitespace();
-        match words.next() {
+        let kind = words.next();
+        if matches!(kind, Some("try" | "set" | "overwrite")) {
+            assert!(
+                pending.is_none(),
+                "{}: child tried a write before the previous one was acked: {line:?}",
+                self.backend.name()
+            );
+        }
+        match kind {
             Some("try") => {
-                assert!(
-                    pending.is_none(),
-                    "{}: child tried a batch before the previous one was acked: {line:?}",
-                    self.backend.name()
-                );
                 let gen: u64 = words.next().expect("gen").parse().expect("gen");
                 let ids: Vec<u64> = words.map(|w| w.parse().expect("id")).collect();
+                let mut changes = Vec::new();
                 for &id in &ids {
-                    self.known.entry(id).or_default().maybe.push(gen);
+                    let state = State::upserted(id, gen);
+                    self.known.entry(id).or_default().maybe.push(state.clone());
                     self.next_id = self.next_id.max(id + 1);
+                    changes.push((id, state));
                 }
-                *pending = Some((gen, ids));
+                *pending = Some((gen, changes));
+            }
+            Some(write @ ("set" | "overwrite")) => {
+                let gen: u64 = words.next().expect("gen").parse().expect("gen");
+                let bucket: u64 = words.next().expect("bucket").parse().expect("bucket");
+                // Every earlier write was acked, so `floor` is exactly what each point holds,
+                // and the filter selects the existing points of the bucket.
+                let mut changes = Vec::new();
+                for (&id, known) in &mut self.known {
+                    let Some(floor) = &known.floor else { continue };
+                    if id % BUCKETS != bucket {
+                        continue;
+                    }
+                    let mut state = floor.clone();
+                    if write == "set" {
+                        state.payload.extend(set_for(bucket, gen));
+                    } else {
+                        state.payload = overwrite_for(bucket, gen);
+                    }
+                    known.maybe.push(state.clone());
+                    changes.push((id, state));
+                }
+                *pending = Some((gen, changes));
             }
             Some("ack") => {
                 let gen: u64 = words.next().expect("gen").parse().expect("gen");
-                let (tried, ids) = pending
+                let (tried, changes) = pending
                     .take()
                     .unwrap_or_else(|| panic!("{}: ack {gen} without a try", self.backend.name()));
                 assert_eq!(tried, gen, "{}: ack for another batch", self.backend.name());
-                for &id in &ids {
+                log.acked_points += changes.len() as u64;
+                for (id, state) in changes {
                     let known = self.known.get_mut(&id).expect("tried id");
-                    known.floor = Some(gen);
+                    known.floor = Some(state);
                     known.maybe.clear();
                 }
                 log.acks += 1;
-                log.acked_points += ids.len() as u64;
             }
             Some("flush") => log.flushes += 1,
             _ => panic!("{}: unexpected child line {line:?}", self.backend.name()),
@@ -512,11 +621,17 @@ impl Suite {
         });
 
         let describe = |id: u64, known: &Known| {
+            let gens = |states: &[State]| -> Vec<(u64, Option<u64>)> {
+                states
+                    .iter()
+                    .map(|s| (s.vgen, s.payload.get("ogen").and_then(Value::as_u64)))
+                    .collect()
+            };
             format!(
-                "{name} round {round}, point {id}: expected gen {:?} (or one of the unacked {:?}); \
-                 round log: {} acked batches, in flight {:?}; dir {}",
-                known.floor,
-                known.maybe,
+                "{name} round {round}, point {id}: expected (vector gen, overwrite gen) {:?} \
+                 (or one of the unacked {:?}); round log: {} acked writes, in flight {:?}; dir {}",
+                gens(known.floor.as_slice()),
+                gens(&known.maybe),
                 log.acks,
                 log.in_flight.as_ref().map(|(g, _)| g),
                 self.dir.display()
@@ -536,53 +651,48 @@ impl Suite {
             );
         }
         for (&id, known) in &mut self.known {
-            let observed = match found.get(&id) {
-                None => None,
+            // The candidate whose vector and payload are exactly what was read, if any.
+            let observed: Option<State> = match found.get(&id) {
+                None => {
+                    assert!(
+                        known.floor.is_none(),
+                        "ACKNOWLEDGED POINT LOST: {}",
+                        describe(id, known)
+                    );
+                    None
+                }
                 Some(record) => {
                     let payload = record
                         .payload
                         .as_ref()
                         .unwrap_or_else(|| panic!("no payload: {}", describe(id, known)));
-                    let gen = payload
-                        .get("gen")
-                        .and_then(Value::as_u64)
-                        .unwrap_or_else(|| {
-                            panic!("payload {payload:?} has no gen: {}", describe(id, known))
-                        });
-                    assert_eq!(
-                        payload,
-                        &payload_for(id, gen),
-                        "payload differs from what gen {gen} wrote: {}",
-                        describe(id, known)
-                    );
                     let vector = record
                         .plain_vector()
                         .unwrap_or_else(|| panic!("no vector: {}", describe(id, known)));
-                    let expected = vector_for(id, gen);
-                    assert!(
+                    let same_vector = |gen: u64| {
+                        let expected = vector_for(id, gen);
                         vector.len() == expected.len()
                             && vector
                                 .iter()
                                 .zip(&expected)
-                                .all(|(a, b)| a.to_bits() == b.to_bits()),
-                        "vector {vector:?} differs from gen {gen}'s {expected:?}: {}",
-                        describe(id, known)
-                    );
-                    Some(gen)
+                                .all(|(a, b)| a.to_bits() == b.to_bits())
+                    };
+                    let matched = known
+                        .floor
+                        .iter()
+                        .chain(&known.maybe)
+                        .find(|s| &s.payload == payload && same_vector(s.vgen));
+                    Some(matched.cloned().unwrap_or_else(|| {
+                        panic!(
+                            "point read back as no state written: vector {vector:?}, payload \
+                             gen {:?} / ogen {:?}: {}",
+                            payload.get("gen"),
+                            payload.get("ogen"),
+                            describe(id, known)
+                        )
+                    }))
                 }
             };
-            let allowed =
-                observed == known.floor || observed.is_some_and(|g| known.maybe.contains(&g));
-            assert!(
-                allowed,
-                "found gen {observed:?}: {}{}",
-                describe(id, known),
-                if observed.is_none() {
-                    " -- ACKNOWLEDGED POINT LOST"
-                } else {
-                    ""
-                }
-            );
             if observed != known.floor {
                 self.unacked_seen += 1;
             }
@@ -607,7 +717,7 @@ impl Suite {
         self.known.insert(
             parent_id,
             Known {
-                floor: Some(parent_gen),
+                floor: Some(State::upserted(parent_id, parent_gen)),
                 maybe: Vec::new(),
             },
         );

@@ -151,7 +151,10 @@ impl RroClient {
 
     /// Send `request` and wait for its response under this handle's timeout (or the default
     /// for its kind).
-    pub async fn request(&self, request: Request) -> Result<Response> {
+    pub async fn request(&self, mut request: Request) -> Result<Response> {
+        // Too-deep payloads and filters are refused (and taken apart without recursion) here,
+        // before anything recursive can touch them on an rro thread.
+        crate::models::depth::bound(&mut request)?;
         let default = match request {
             Request::Admin(AdminRequest::HealthCheck) => self.inner.config.health_check_timeout,
             _ => self.inner.config.request_timeout,

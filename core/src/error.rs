@@ -48,6 +48,16 @@ pub enum StorageError {
         /// The point whose vector was wrong, when the vector belongs to a point.
         point: Option<String>,
     },
+    /// A vector's magnitude is out of what its distance can handle: a Cosine vector whose
+    /// length overflows or underflows (it cannot be normalised), or a vector so long that its
+    /// scores could overflow to infinity.
+    #[error("vector cannot be scored: {reason}{}", point_suffix(.point))]
+    UnscorableVector {
+        /// What is wrong with its magnitude.
+        reason: String,
+        /// The point whose vector was wrong, when the vector belongs to a point.
+        point: Option<String>,
+    },
     /// The request is malformed in a way the types could not rule out.
     #[error("bad request: {0}")]
     BadRequest(String),

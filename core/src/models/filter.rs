@@ -43,12 +43,15 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::depth::MAX_PAYLOAD_DEPTH;
 use super::PointId;
 use crate::error::StorageError;
 
-/// How deeply filters may nest (filters inside conditions, `nested` filters). JSON requests
-/// cannot reach it (the JSON parser stops at 128 levels); it bounds the recursion of filters
-/// built in Rust.
+/// How deeply filters may nest: a filter is 1 deep, and each filter used as a condition or
+/// inside `nested` adds 1. Every request with a filter (count, scroll, searches, deletes and
+/// payload writes by filter) refuses a deeper one with [`StorageError::BadRequest`], measured
+/// without recursion before anything recursive touches the filter, so a filter built in Rust
+/// 100 000 levels deep is refused instead of overflowing a stack (see `models::depth`).
 pub const MAX_FILTER_DEPTH: usize = 64;
 
 /// A filter: `{"must": [...], "should": [...], "must_not": [...], "min_should": {...}}`.
@@ -984,6 +987,13 @@ pub(crate) fn parse_key(key: &str) -> Result<Vec<KeySegment<'_>>, String> {
             pos += end + 2;
         } else {
             return bad(pos, "expected `.`, `[]` or `[N]`");
+        }
+        // Each step goes one level down, so a longer key reaches nothing in a payload within
+        // the limit; refusing it bounds every walk along a key.
+        if segments.len() > MAX_PAYLOAD_DEPTH {
+            return Err(format!(
+                "key `{key:.40}...` has more than {MAX_PAYLOAD_DEPTH} steps (MAX_PAYLOAD_DEPTH)"
+            ));
         }
     }
     Ok(segments)

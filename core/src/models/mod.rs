@@ -2,6 +2,7 @@
 //! implements, so the same JSON works against a Qdrant cluster.
 
 mod collection;
+pub(crate) mod depth;
 mod filter;
 mod index;
 pub(crate) mod path;
@@ -18,6 +19,7 @@ pub use collection::{
     OptimizerStatus, OptimizersConfig, VectorParams, DEFAULT_INDEXING_THRESHOLD_KB,
     DEFAULT_MAX_SEGMENT_SIZE_KB,
 };
+pub use depth::{dismantle_filter, dismantle_payload, dismantle_value, MAX_PAYLOAD_DEPTH};
 pub(crate) use filter::{parse_datetime, parse_key, KeySegment, UtcInstant};
 pub use filter::{
     AnyVariants, Condition, FieldCondition, Filter, FilterError, GeoBoundingBox, GeoPoint,

@@ -397,10 +397,9 @@ fn read_meta_entry<R: Read>(
         return Err(StorageError::corrupted(
             archive,
             header_pos,
-            format!(
-                "the first entry is {:?}, not the regular file `{META_NAME}`: not an rro snapshot",
-                show(&String::from_utf8_lossy(&entry.path_bytes()))
-            ),
+            // Not the entry's name: in a file that is not a tar archive at all, the "name" is
+            // the file's first bytes, and an error must not echo what is in a file.
+            format!("the first entry is not the regular file `{META_NAME}`: not an rro snapshot"),
         ));
     }
     let size = entry.size();
@@ -704,7 +703,14 @@ fn read_error(archive: &Path, offset: u64, err: &io::Error) -> StorageError {
     if err.raw_os_error().is_some() {
         StorageError::io(archive, err)
     } else {
-        StorageError::corrupted(archive, offset, format!("not a valid tar archive: {err}"))
+        // The tar reader's own messages quote header fields (for a file that is not a tar
+        // archive, its contents); say only what is wrong.
+        let what = if err.to_string().contains("checksum") {
+            "a header checksum mismatch"
+        } else {
+            "an unreadable header or entry"
+        };
+        StorageError::corrupted(archive, offset, format!("not a valid tar archive: {what}"))
     }
 }
 

@@ -10,12 +10,15 @@
 //! kind 2, delete := count:u32 id{count}
 //! id     := 0:u8 n:u64 | 1:u8 uuid:u8{16}
 //! ```
+//! A payload is logged only if it nests at most `MAX_PAYLOAD_DEPTH` (64) levels deep, so
+//! that the JSON parser (limited to 128 levels) reads back every payload the encoder wrote.
 //! Vectors are logged after validation and (for Cosine) normalisation, so replay stores
 //! bit-identical vectors without redoing either. A decoder never trusts a count or length:
 //! each is checked against the bytes that remain before anything is allocated.
 
 use super::bytes::{put_u32, ByteReader};
-use crate::models::{Payload, PointId};
+use crate::models::depth;
+use crate::models::{Payload, PointId, MAX_PAYLOAD_DEPTH};
 
 /// A point as stored and logged: its id, its row (all its vectors side by side, see
 /// `space.rs`) and its payload.
@@ -58,6 +61,17 @@ impl Operation {
                     match &point.payload {
                         None => put_u32(out, NO_PAYLOAD),
                         Some(payload) => {
+                            // The decoder's JSON parser stops at 128 levels: never write what
+                            // it could not read back (and never recurse into an unbounded
+                            // payload while serializing).
+                            if depth::payload_depth(payload, MAX_PAYLOAD_DEPTH) > MAX_PAYLOAD_DEPTH
+                            {
+                                return Err(format!(
+                                    "payload of point {} nests deeper than {MAX_PAYLOAD_DEPTH} \
+                                     levels (MAX_PAYLOAD_DEPTH)",
+                                    point.id
+                                ));
+                            }
                             let at = out.len();
                             put_u32(out, 0);
                             serde_json::to_writer(&mut *out, payload)
@@ -214,6 +228,33 @@ mod tests {
     }
 
     #[test]
+    fn payloads_up_to_the_depth_limit_decode_and_deeper_ones_are_not_written() {
+        let nested = |depth: usize| {
+            let mut value = serde_json::Value::from(1);
+            for _ in 1..depth {
+                value = serde_json::Value::Array(vec![value]);
+            }
+            crate::payload!({ "k": value })
+        };
+        let op = |payload| {
+            Operation::Upsert(vec![Row {
+                id: PointId::Num(1),
+                vector: vec![0.5],
+                payload: Some(payload),
+            }])
+        };
+        let fits = op(nested(crate::models::MAX_PAYLOAD_DEPTH));
+        let mut bytes = Vec::new();
+        fits.encode(&mut bytes).unwrap();
+        assert_eq!(Operation::decode(&bytes).unwrap(), fits);
+        let mut bytes = Vec::new();
+        let error = op(nested(crate::models::MAX_PAYLOAD_DEPTH + 1))
+            .encode(&mut bytes)
+            .unwrap_err();
+        assert!(error.contains("MAX_PAYLOAD_DEPTH"), "{error}");
+    }
+
+    #[test]
     fn absurd_counts_are_refused_before_allocating() {
         let mut bytes = vec![UPSERT];
         bytes.extend_from_slice(&u32::MAX.to_le_bytes());
@@ -222,5 +263,128 @@ mod tests {
         let mut bytes = vec![DELETE];
         bytes.extend_from_slice(&u32::MAX.to_le_bytes());
         assert!(Operation::decode(&bytes).unwrap_err().contains("need"));
+    }
+}
+
+/// Every payload the API accepts survives the log: written, replayed after a crash (no
+/// checkpoint), checkpointed, and reopened.
+#[cfg(test)]
+mod payload_round_trip {
+    use proptest::prelude::*;
+    use serde_json::{Map, Number, Value};
+
+    use crate::config::{Config, Durability};
+    use crate::models::{
+        Distance, GetPoints, Payload, PointId, PointStruct, VectorParams, MAX_PAYLOAD_DEPTH,
+    };
+    use crate::storage::TableOfContent;
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z]{1,4}",
+            any::<String>(),
+            Just(String::new()),
+            Just("\u{0}\u{1f}\"\\\n".to_owned()),
+            Just("a.b[0]".to_owned()),
+        ]
+    }
+
+    fn scalar() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<u64>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(|x| Number::from_f64(x).map_or(Value::Null, Value::Number)),
+            prop_oneof![
+                Just(f64::MAX),
+                Just(f64::MIN_POSITIVE),
+                Just(5e-324),
+                Just(-0.0)
+            ]
+            .prop_map(Value::from),
+            any::<String>().prop_map(Value::String),
+        ]
+    }
+
+    /// Random JSON of bounded size, nesting up to `depth` containers.
+    fn value(depth: u32) -> impl Strategy<Value = Value> {
+        scalar().prop_recursive(depth, 64, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((key(), inner), 0..4)
+                    .prop_map(|fields| Value::Object(fields.into_iter().collect::<Map<_, _>>())),
+            ]
+        })
+    }
+
+    /// `inner` wrapped in containers (chosen by `shape`) until the payload holding it is
+    /// exactly `depth` levels deep at the most.
+    fn chain(inner: Value, shape: u64, depth: usize) -> Payload {
+        let mut value = inner;
+        let have = crate::models::depth::value_depth(&value, depth);
+        for level in have..depth.saturating_sub(1) {
+            value = if shape >> (level % 64) & 1 == 0 {
+                Value::Array(vec![value])
+            } else {
+                Value::Object([("k".to_owned(), value)].into_iter().collect())
+            };
+        }
+        [("top".to_owned(), value)].into_iter().collect()
+    }
+
+    fn payload() -> impl Strategy<Value = Payload> {
+        prop_oneof![
+            prop::collection::vec((key(), value(8)), 0..6)
+                .prop_map(|fields| fields.into_iter().collect::<Payload>()),
+            (value(3), any::<u64>(), 1..=MAX_PAYLOAD_DEPTH)
+                .prop_map(|(inner, shape, depth)| chain(inner, shape, depth)),
+            (value(3), any::<u64>()).prop_map(|(inner, shape)| chain(
+                inner,
+                shape,
+                MAX_PAYLOAD_DEPTH
+            )),
+        ]
+    }
+
+    fn read_all(toc: &TableOfContent, n: u64) -> Vec<Option<Payload>> {
+        let collection = toc.collection("p").expect("collection");
+        let mut records =
+            collection.get(&GetPoints::new((0..n).map(PointId::Num)).with_payload(true));
+        records.sort_by_key(|r| r.id);
+        records.into_iter().map(|r| r.payload).collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn accepted_payloads_survive_log_replay_checkpoint_and_reopen(
+            payloads in prop::collection::vec(payload(), 1..5)
+        ) {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let config = Config::new(dir.path()).durability(Durability::Fsync);
+            let n = payloads.len() as u64;
+            let expected: Vec<Option<Payload>> = payloads.iter().cloned().map(Some).collect();
+            {
+                let toc = TableOfContent::open(&config).expect("open");
+                toc.create_collection("p", VectorParams::new(2, Distance::Dot).into())
+                    .expect("create");
+                let points = payloads
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, p)| PointStruct::new(i as u64, vec![1.0, 2.0]).with_payload(p))
+                    .collect();
+                toc.collection("p").expect("collection").upsert(points).expect("accepted");
+                prop_assert_eq!(read_all(&toc, n), expected.clone());
+                // Dropped without a checkpoint: the next open replays the log.
+            }
+            {
+                let toc = TableOfContent::open(&config).expect("replay");
+                prop_assert_eq!(read_all(&toc, n), expected.clone());
+                toc.flush().expect("checkpoint");
+            }
+            let toc = TableOfContent::open(&config).expect("reopen after checkpoint");
+            prop_assert_eq!(read_all(&toc, n), expected);
+        }
     }
 }

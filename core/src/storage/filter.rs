@@ -54,8 +54,13 @@ use crate::models::{
 /// Mean Earth radius in meters, the sphere Qdrant's haversine distance uses.
 const EARTH_RADIUS_METERS: f64 = 6_371_008.8;
 
-/// Whether the point with `id` and `payload` passes `filter` (see the module docs).
+/// Whether the point with `id` and `payload` passes `filter` (see the module docs). A filter
+/// nested deeper than [`MAX_FILTER_DEPTH`](crate::models::MAX_FILTER_DEPTH) matches nothing:
+/// it is measured without recursion first, so the recursive evaluation stays bounded.
 pub fn matches(filter: &Filter, id: &PointId, payload: Option<&Payload>) -> bool {
+    if crate::models::depth::check_filter(filter).is_err() {
+        return false;
+    }
     let empty = Payload::new();
     check_filter(filter, Some(id), payload.unwrap_or(&empty))
 }

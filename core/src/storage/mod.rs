@@ -124,6 +124,13 @@ impl TableOfContent {
         let Some(root) = config.path.clone() else {
             return Ok(TableOfContent::in_memory());
         };
+        if root.exists() && !root.is_dir() {
+            return Err(StorageError::Io {
+                path: root.display().to_string(),
+                message: "not a directory; the data path must be a directory or not exist yet"
+                    .into(),
+            });
+        }
         fs::create_dir_all(&root).map_err(io(&root))?;
         let lock = DirLock::acquire(&root)?;
         let disk = Disk {
@@ -145,9 +152,18 @@ impl TableOfContent {
         for entry in fs::read_dir(&dir).map_err(io(&dir))? {
             let entry = entry.map_err(io(&dir))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if validate_collection_name(&name).is_err() || !entry.path().is_dir() {
+            if validate_collection_name(&name).is_err() {
                 log::warn!("ignoring {}: not a collection", entry.path().display());
                 continue;
+            }
+            if !entry.path().is_dir() {
+                // Something replaced a collection's directory: that collection is lost, which
+                // is damage, not something to skip quietly (whatever `on_corruption` says).
+                return Err(StorageError::corrupted(
+                    &entry.path(),
+                    0,
+                    "a collection's place holds a file, not a collection directory",
+                ));
             }
             let (collection, report) = Collection::open(&entry.path(), disk.options.clone())?;
             if let Some(damage) = &report.damage {

@@ -6,9 +6,15 @@
 //! and the new appendable segment. So a snapshot taken mid-write holds every operation up to
 //! its checkpoint and none after: it restores to a state the collection really had.
 //!
-//! Collection snapshots live in `<data>/snapshots/collections/<name>/<name>-<unix ms>.snapshot`,
+//! Collection snapshots live in `<data>/snapshots/collections/<name>/<label>-<unix ms>.snapshot`,
 //! full snapshots in `<data>/snapshots/full/full-<unix ms>.snapshot`. Inside a full snapshot
 //! each collection's files sit under `collections/<name>/`.
+//!
+//! The label is the collection name cut to at most [`MAX_LABEL_BYTES`] (at a character
+//! boundary), so that every valid name (up to 255 bytes, the file-name limit) gives a file
+//! name that fits. The full name is what matters and is never lost: the snapshots of a
+//! collection are the files of its own directory (that is how they are listed and deleted), and
+//! the archive's metadata records the name (`"collection"`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -26,6 +32,9 @@ const SNAPSHOTS_DIR: &str = "snapshots";
 const EXTENSION: &str = "snapshot";
 const KIND_COLLECTION: &str = "collection";
 const KIND_FULL: &str = "full";
+/// Longest label of a snapshot file name: leaves room for `-<unix ms>-<n>.snapshot.tmp` within
+/// the 255-byte file-name limit.
+const MAX_LABEL_BYTES: usize = 200;
 
 impl TableOfContent {
     fn disk(&self, operation: &'static str) -> Result<&Disk, StorageError> {
@@ -224,6 +233,11 @@ fn write_new_snapshot(
     entries: &[ArchiveEntry<'_>],
 ) -> Result<SnapshotDescription, StorageError> {
     fs::create_dir_all(dir).map_err(io(dir))?;
+    let cut = (0..=label.len().min(MAX_LABEL_BYTES))
+        .rev()
+        .find(|&i| label.is_char_boundary(i))
+        .unwrap_or(0);
+    let label = label.get(..cut).unwrap_or_default();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());

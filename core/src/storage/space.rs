@@ -14,7 +14,7 @@ use crate::error::StorageError;
 use crate::models::{
     Distance, PointId, VectorParams, VectorStruct, VectorsConfig, WithVectorSelector,
 };
-use crate::storage::vector::{normalize, validate};
+use crate::storage::vector::{check_magnitude, normalize, validate};
 
 /// Largest vector size a space accepts.
 pub const MAX_DIMENSION: u64 = 65_536;
@@ -151,6 +151,7 @@ impl Spaces {
     /// Check a query vector for space `space` and prepare it (normalised for Cosine).
     pub(crate) fn query(&self, space: &Space, vector: &[f32]) -> Result<Vec<f32>, StorageError> {
         validate(vector, space.dim, None)?;
+        check_magnitude(vector, space.distance(), None)?;
         let mut query = vector.to_vec();
         if space.distance() == Distance::Cosine {
             normalize(&mut query);
@@ -180,6 +181,7 @@ impl Spaces {
         match (vectors, self.single()) {
             (VectorStruct::Single(mut vector), Some(space)) => {
                 validate(&vector, space.dim, Some(id))?;
+                check_magnitude(&vector, space.distance(), Some(id))?;
                 if space.distance() == Distance::Cosine {
                     normalize(&mut vector);
                 }
@@ -230,6 +232,7 @@ impl Spaces {
         id: &PointId,
     ) -> Result<(), StorageError> {
         validate(vector, space.dim, Some(id))?;
+        check_magnitude(vector, space.distance(), Some(id))?;
         let block = &mut row[space.column..space.column + space.dim];
         block.copy_from_slice(vector);
         if space.distance() == Distance::Cosine {

@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use super::{lock, read, write, Collection, State, SEGMENTS_DIR};
 use crate::error::StorageError;
+use crate::models::depth;
 use crate::models::{
     parse_key, path, CreateFieldIndex, DeleteVectors, Payload, PayloadIndexInfo, PayloadSchemaType,
     PayloadUpdate, PointId, PointsSelector, UpdateResult, UpdateStatus, UpdateVectors,
@@ -32,8 +33,22 @@ use crate::storage::codec::{Operation, Row};
 use crate::storage::field_index::FieldIndex;
 use crate::storage::payload_index::FieldIndexes;
 
-/// The payload `update` gives a point whose payload is `old`.
-fn updated(update: &PayloadUpdate, old: Option<Payload>) -> Option<Payload> {
+/// The payload `update` gives a point whose payload is `old`, refused if it would nest deeper
+/// than [`MAX_PAYLOAD_DEPTH`](crate::models::MAX_PAYLOAD_DEPTH) (a payload set at a key lands
+/// below the objects on the way).
+fn updated(
+    update: &PayloadUpdate,
+    id: &PointId,
+    old: Option<Payload>,
+) -> Result<Option<Payload>, StorageError> {
+    let new = merged(update, old);
+    if let Some(payload) = &new {
+        depth::check_payload(payload, &format!("the new payload of point {id}"))?;
+    }
+    Ok(new)
+}
+
+fn merged(update: &PayloadUpdate, old: Option<Payload>) -> Option<Payload> {
     match update {
         PayloadUpdate::Set(set) => {
             let mut payload = old.unwrap_or_default();
@@ -70,8 +85,12 @@ fn updated(update: &PayloadUpdate, old: Option<Payload>) -> Option<Payload> {
 }
 
 /// The stored points `ids` (those that exist) as rows, each changed by `change`: what a write
-/// that rewrites existing points logs.
-fn rewritten(state: &State, ids: Vec<PointId>, mut change: impl FnMut(&mut Row)) -> Vec<Row> {
+/// that rewrites existing points logs. The first refused change refuses them all.
+fn rewritten(
+    state: &State,
+    ids: Vec<PointId>,
+    mut change: impl FnMut(&mut Row) -> Result<(), StorageError>,
+) -> Result<Vec<Row>, StorageError> {
     ids.into_iter()
         .filter_map(|id| {
             let loc = state.index.get(&id)?;
@@ -82,8 +101,7 @@ fn rewritten(state: &State, ids: Vec<PointId>, mut change: impl FnMut(&mut Row))
                 vector: data.vector(offset).to_vec(),
                 payload: data.payload(offset),
             };
-            change(&mut row);
-            Some(row)
+            Some(change(&mut row).map(|()| row))
         })
         .collect()
 }
@@ -131,6 +149,7 @@ impl Collection {
         check_selector(update.selector())?;
         match update {
             PayloadUpdate::Set(set) | PayloadUpdate::Overwrite(set) => {
+                depth::check_payload(&set.payload, "payload")?;
                 if let Some(key) = &set.key {
                     check_key("payload key", key)?;
                 }
@@ -145,8 +164,9 @@ impl Collection {
         self.write_with(|state| {
             let ids = self.selected_ids(state, update.selector());
             let points = rewritten(state, ids, |row| {
-                row.payload = updated(update, row.payload.take())
-            });
+                row.payload = updated(update, &row.id, row.payload.take())?;
+                Ok(())
+            })?;
             Ok(Operation::Upsert(points))
         })
     }
@@ -206,7 +226,8 @@ impl Collection {
                 for space in &spaces {
                     self.spaces.clear(&mut row.vector, space);
                 }
-            });
+                Ok(())
+            })?;
             Ok(Operation::Upsert(rows))
         })
     }

@@ -238,7 +238,8 @@ impl Collection {
         let state = read(&self.state);
         // The `limit + 1` smallest ids from `offset` on, largest on top: the extra one is the
         // next page's start.
-        let mut page: BinaryHeap<(PointId, u32, u32)> = BinaryHeap::with_capacity(limit + 2);
+        let room = limit.min(state.index.len()).saturating_add(2);
+        let mut page: BinaryHeap<(PointId, u32, u32)> = BinaryHeap::with_capacity(room);
         state.for_each_match(
             request.filter.as_ref(),
             self.exact_limit(),
@@ -424,6 +425,11 @@ impl Collection {
         let space = self.spaces.get(request.vector.name())?;
         let query = self.spaces.query(space, request.vector.vector())?;
         check_filter(request.filter.as_ref())?;
+        if let Some(t) = request.score_threshold.filter(|t| t.is_nan()) {
+            return Err(StorageError::BadRequest(format!(
+                "score_threshold is {t}; it must be a number"
+            )));
+        }
         let named = self.spaces.is_named();
         let offset = request.offset.unwrap_or(0);
         let wanted = request.limit.saturating_add(offset);
@@ -632,6 +638,8 @@ impl Collection {
         request: &RecommendRequest,
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Option<Vec<ScoredPoint>>, StorageError> {
+        // Checked before the filter is cloned below.
+        check_filter(request.filter.as_ref())?;
         if request.positive.is_empty() {
             return Err(StorageError::BadRequest(
                 "recommend needs at least one positive example".into(),
@@ -723,6 +731,8 @@ impl Collection {
         request: &SearchGroupsRequest,
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Option<GroupsResult>, StorageError> {
+        // Checked before the filter is cloned below.
+        check_filter(request.filter.as_ref())?;
         if request.group_size == 0 || request.limit == 0 {
             return Err(StorageError::BadRequest(
                 "search groups needs group_size and limit of at least 1".into(),

@@ -11,7 +11,8 @@ use crate::storage::{read, write};
 
 impl Collection {
     /// Insert or replace `batch`: all of it, or (on any invalid point) none of it.
-    pub fn upsert(&self, batch: Vec<PointStruct>) -> Result<UpdateResult, StorageError> {
+    pub fn upsert(&self, mut batch: Vec<PointStruct>) -> Result<UpdateResult, StorageError> {
+        crate::models::depth::bound(&mut batch)?;
         let mut rows = Vec::with_capacity(batch.len());
         for point in batch {
             rows.push(Row {
