@@ -6,8 +6,10 @@ use serde::{Deserialize, Serialize};
 use super::{Filter, PointId, Record, WithPayloadSelector, WithVectorSelector};
 
 /// Body of `POST /collections/{name}/points/scroll`:
-/// `{"filter": {...}, "limit": 10, "offset": 42, "with_payload": true}`.
+/// `{"filter": {...}, "limit": 10, "offset": 42, "with_payload": true}`. Qdrant's `shard_key`
+/// is kept and refused.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ScrollRequest {
     /// Only the points this filter matches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -22,11 +24,25 @@ pub struct ScrollRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub with_payload: Option<WithPayloadSelector>,
     /// Whether to return vectors (default: no).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "with_vectors"
+    )]
     pub with_vector: Option<WithVectorSelector>,
     /// Order by a payload field with an integer, float or datetime index instead of by id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_by: Option<OrderBy>,
+    /// Qdrant's shard selection; refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_key: Option<serde_json::Value>,
+}
+
+impl ScrollRequest {
+    /// Refuse the Qdrant fields rro recognises but does not implement.
+    pub fn check_supported(&self) -> Result<(), crate::error::StorageError> {
+        super::search::refuse_shard_key(&self.shard_key)
+    }
 }
 
 /// Default page size of a scroll, as in Qdrant.

@@ -4,6 +4,7 @@
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 
+use super::point::refuse_write_field;
 use super::{Filter, Payload, PointId};
 
 /// Which part of the payload to return: `true` / `false`, a list of keys to include
@@ -173,8 +174,11 @@ impl<'de> Deserialize<'de> for PointsSelector {
             points: Option<Vec<PointId>>,
             #[serde(default)]
             filter: Option<Filter>,
+            #[serde(default)]
+            shard_key: Option<serde_json::Value>,
         }
         let raw = Raw::deserialize(deserializer)?;
+        refuse_write_field("shard_key", &raw.shard_key)?;
         SelectorFields {
             points: raw.points,
             filter: raw.filter,
@@ -244,8 +248,11 @@ impl<'de> Deserialize<'de> for SetPayload {
             filter: Option<Filter>,
             #[serde(default)]
             key: Option<String>,
+            #[serde(default)]
+            shard_key: Option<serde_json::Value>,
         }
         let raw = Raw::deserialize(deserializer)?;
+        refuse_write_field("shard_key", &raw.shard_key)?;
         Ok(SetPayload {
             payload: raw.payload,
             selector: SelectorFields {
@@ -307,8 +314,11 @@ impl<'de> Deserialize<'de> for DeletePayload {
             points: Option<Vec<PointId>>,
             #[serde(default)]
             filter: Option<Filter>,
+            #[serde(default)]
+            shard_key: Option<serde_json::Value>,
         }
         let raw = Raw::deserialize(deserializer)?;
+        refuse_write_field("shard_key", &raw.shard_key)?;
         Ok(DeletePayload {
             keys: raw.keys,
             selector: SelectorFields {

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 
+use super::point::refuse_write_field;
 use super::selector::SelectorFields;
 use super::{Filter, PointId, PointsSelector, VectorParams};
 
@@ -285,6 +286,7 @@ impl WithVectorSelector {
 
 /// One point's new vectors: `{"id": 1, "vector": {"image": [..]}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PointVectors {
     /// The point.
     pub id: PointId,
@@ -293,10 +295,29 @@ pub struct PointVectors {
 }
 
 /// Body of `PUT /collections/{name}/points/vectors`: `{"points": [{"id": 1, "vector": ..}]}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Qdrant's `shard_key` and `update_filter` are refused when parsed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UpdateVectors {
     /// The points and their new vectors; missing points are ignored.
     pub points: Vec<PointVectors>,
+}
+
+impl<'de> Deserialize<'de> for UpdateVectors {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            points: Vec<PointVectors>,
+            #[serde(default)]
+            shard_key: Option<serde_json::Value>,
+            #[serde(default)]
+            update_filter: Option<serde_json::Value>,
+        }
+        let raw = Raw::deserialize(deserializer)?;
+        refuse_write_field("shard_key", &raw.shard_key)?;
+        refuse_write_field("update_filter", &raw.update_filter)?;
+        Ok(UpdateVectors { points: raw.points })
+    }
 }
 
 /// Body of `POST /collections/{name}/points/vectors/delete`:
@@ -348,8 +369,11 @@ impl<'de> Deserialize<'de> for DeleteVectors {
             points: Option<Vec<PointId>>,
             #[serde(default)]
             filter: Option<Filter>,
+            #[serde(default)]
+            shard_key: Option<serde_json::Value>,
         }
         let raw = Raw::deserialize(deserializer)?;
+        refuse_write_field("shard_key", &raw.shard_key)?;
         Ok(DeleteVectors {
             vector: raw.vector,
             selector: SelectorFields {

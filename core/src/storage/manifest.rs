@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::checked;
 use crate::error::StorageError;
-use crate::models::{HnswConfig, OptimizersConfig, VectorsConfig};
+use crate::models::{ClusterParams, HnswConfig, OptimizersConfig, VectorsConfig, WalConfig};
 
 const MAGIC: [u8; 8] = *b"RROMAN\0\0";
 const VERSION: u32 = 1;
@@ -33,6 +33,13 @@ pub(crate) struct Manifest {
     /// Its optimizer thresholds.
     #[serde(default)]
     pub(crate) optimizers_config: OptimizersConfig,
+    /// Qdrant's cluster settings as given at creation, kept only to report them back (absent
+    /// when none were given, and in manifests written before they were kept).
+    #[serde(default, skip_serializing_if = "ClusterParams::is_empty")]
+    pub(crate) cluster: ClusterParams,
+    /// Qdrant's log settings as given at creation, kept only to report them back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) wal_config: Option<WalConfig>,
     /// Every write operation up to this number is in the segments; the log is replayed from
     /// the next one.
     pub(crate) applied_op: u64,

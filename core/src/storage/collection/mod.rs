@@ -50,9 +50,10 @@ use super::{read, write};
 use crate::config::{Durability, OnCorruption};
 use crate::error::StorageError;
 use crate::models::{
-    CollectionConfig, CollectionInfo, CollectionParams, CollectionStatus, CreateCollection,
-    Distance, HnswConfig, OptimizationProgress, OptimizerStatus, OptimizersConfig,
-    PayloadSchemaType, PointId, PointStruct, UpdateResult, UpdateStatus, VectorsConfig,
+    ClusterParams, CollectionConfig, CollectionInfo, CollectionParams, CollectionStatus,
+    CreateCollection, Distance, HnswConfig, OptimizationProgress, OptimizerStatus,
+    OptimizersConfig, PayloadSchemaType, PointId, PointStruct, UpdateResult, UpdateStatus,
+    VectorsConfig, WalConfig,
 };
 
 mod payload;
@@ -130,6 +131,9 @@ pub struct Collection {
     spaces: Spaces,
     hnsw: HnswConfig,
     optimizers: OptimizersConfig,
+    /// Qdrant settings kept only to report them back in [`Collection::info`].
+    cluster: ClusterParams,
+    wal_config: Option<WalConfig>,
     /// Floats per stored row (the vector size, without named vectors).
     dim: usize,
     dir: Option<PathBuf>,
@@ -156,6 +160,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Check the index and optimizer settings of a new collection.
 fn check_config(create: &CreateCollection) -> Result<Spaces, StorageError> {
+    create.check_supported()?;
     let spaces = Spaces::new(&create.vectors)?;
     let bad = |why: String| Err(StorageError::BadRequest(why));
     if let Some(hnsw) = &create.hnsw_config {
@@ -188,6 +193,8 @@ fn check_config(create: &CreateCollection) -> Result<Spaces, StorageError> {
 
 fn empty_manifest(create: CreateCollection) -> Manifest {
     Manifest {
+        cluster: create.cluster_params(),
+        wal_config: create.wal_config,
         params: create.vectors,
         hnsw_config: create.hnsw_config.unwrap_or_default(),
         optimizers_config: create.optimizers_config.unwrap_or_default(),
@@ -364,6 +371,8 @@ impl Collection {
             spaces,
             hnsw: manifest.hnsw_config,
             optimizers: manifest.optimizers_config,
+            cluster: manifest.cluster,
+            wal_config: manifest.wal_config,
             dir,
             options,
             state: RwLock::new(state),
@@ -448,9 +457,11 @@ impl Collection {
             config: CollectionConfig {
                 params: CollectionParams {
                     vectors: self.config.clone(),
+                    cluster: self.cluster,
                 },
                 hnsw_config: self.hnsw,
                 optimizer_config: self.optimizers,
+                wal_config: self.wal_config,
             },
         }
     }
@@ -641,6 +652,8 @@ impl Collection {
                 params: self.config.clone(),
                 hnsw_config: self.hnsw,
                 optimizers_config: self.optimizers,
+                cluster: self.cluster,
+                wal_config: self.wal_config,
                 applied_op: applied,
                 next_segment_id: state.next_segment_id,
                 segments: entries,
