@@ -565,4 +565,47 @@ async fn qdrant_documentation_bodies(ctx: Ctx) {
     client.shutdown().await.unwrap();
 }
 
-backend_tests!(qdrant_documentation_bodies);
+/// The accepted-and-ignored settings are kept with the collection: a reopened instance reports
+/// them back as they were sent.
+async fn ignored_settings_survive_a_restart(ctx: Ctx) {
+    let dir = tempfile::tempdir().unwrap();
+    let body = json!({
+        "vectors": {"size": 4, "distance": "Dot", "on_disk": true, "datatype": "float32"},
+        "shard_number": 3, "sharding_method": "auto", "replication_factor": 2,
+        "write_consistency_factor": 1, "on_disk_payload": true,
+        "hnsw_config": {"m": 8, "max_indexing_threads": 2, "on_disk": true, "payload_m": 8},
+        "optimizers_config": {"memmap_threshold": 1000, "flush_interval_sec": 5, "max_optimization_threads": 1},
+        "wal_config": {"wal_capacity_mb": 32, "wal_segments_ahead": 0}
+    });
+    let case = Case {
+        name: "restart".into(),
+        op: "create_collection".into(),
+        collection: String::new(),
+        expect: Expect::Ok,
+        body: body.clone(),
+    };
+    let client = ctx.open(ctx.persistent_config(dir.path()).0).await;
+    client
+        .create_collection("kept", parse::<CreateCollection>(&body).unwrap())
+        .await
+        .unwrap();
+    let before = client.collection_info("kept").await.unwrap();
+    check_round_trip(&case, &before);
+    // A checkpoint (there is a point to seal) rewrites the manifest from the open collection.
+    let upsert: UpsertPoints =
+        serde_json::from_value(json!({"points": [{"id": 1, "vector": [1.0, 0.0, 0.0, 0.0]}]}))
+            .unwrap();
+    client.upsert_points("kept", upsert.points).await.unwrap();
+    client.flush().await.unwrap();
+    client.shutdown().await.unwrap();
+    let client = ctx.open(ctx.persistent_config(dir.path()).0).await;
+    let after = client.collection_info("kept").await.unwrap();
+    check_round_trip(&case, &after);
+    assert_eq!(after.config, before.config);
+    client.shutdown().await.unwrap();
+}
+
+backend_tests!(
+    qdrant_documentation_bodies,
+    ignored_settings_survive_a_restart
+);

@@ -183,6 +183,18 @@ fn unknown_fields_are_parse_errors_naming_them() {
         "rescor",
     );
     refused::<SearchRequestBatch>(json!({"searches": [], "extra": 1}), "extra");
+    refused::<SearchRequest>(
+        json!({"vector": {"name": "a", "vector": [1.0], "nmae": "b"}, "limit": 1}),
+        "nmae",
+    );
+    refused::<SearchRequest>(
+        json!({"vector": [1.0], "limit": 1, "with_payload": {"exclud": ["a"]}}),
+        "exclud",
+    );
+    refused::<ScrollRequest>(
+        json!({"order_by": {"key": "a", "directon": "asc"}}),
+        "directon",
+    );
     refused::<SearchRequestBatch>(
         json!({"searches": [{"vector": [1.0], "limit": 1, "lmit": 2}]}),
         "lmit",

@@ -139,20 +139,20 @@ impl<'de> Deserialize<'de> for OrderBy {
             #[serde(default)]
             start_from: Option<StartFrom>,
         }
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Key(String),
-            Full(Full),
-        }
-        match Raw::deserialize(deserializer) {
-            Ok(Raw::Key(key)) => Ok(OrderBy::from(key.as_str())),
-            Ok(Raw::Full(full)) => Ok(OrderBy {
-                key: full.key,
-                direction: full.direction,
-                start_from: full.start_from,
-            }),
-            Err(_) => Err(de::Error::custom(
+        // Read as a value first, so that an object's own error (an unknown field, named) is
+        // reported instead of an untagged enum's "matched no variant".
+        match serde_json::Value::deserialize(deserializer)? {
+            serde_json::Value::String(key) => Ok(OrderBy::from(key.as_str())),
+            value @ serde_json::Value::Object(_) => {
+                let full: Full = serde_json::from_value(value)
+                    .map_err(|e| de::Error::custom(format!("order_by: {e}")))?;
+                Ok(OrderBy {
+                    key: full.key,
+                    direction: full.direction,
+                    start_from: full.start_from,
+                })
+            }
+            _ => Err(de::Error::custom(
                 "order_by is a key or {\"key\": .., \"direction\": \"asc\"|\"desc\", \"start_from\": ..}",
             )),
         }

@@ -72,18 +72,29 @@ impl<'de> Deserialize<'de> for WithPayloadSelector {
             include: Option<Vec<String>>,
             exclude: Option<Vec<String>>,
         }
-        #[derive(Deserialize)]
-        #[serde(untagged)]
         enum Raw {
             Bool(bool),
             List(Vec<String>),
             Object(Either),
         }
-        let raw = Raw::deserialize(deserializer).map_err(|_| {
+        let shape = || {
             de::Error::custom(
                 "with_payload is true, false, a list of keys, {\"include\": [..]} or {\"exclude\": [..]}",
             )
-        })?;
+        };
+        // Read as a value first, so that an object's own error (an unknown field, named) is
+        // reported instead of an untagged enum's "matched no variant".
+        let raw = match serde_json::Value::deserialize(deserializer)? {
+            serde_json::Value::Bool(yes) => Raw::Bool(yes),
+            value @ serde_json::Value::Array(_) => {
+                Raw::List(serde_json::from_value(value).map_err(|_| shape())?)
+            }
+            value @ serde_json::Value::Object(_) => Raw::Object(
+                serde_json::from_value(value)
+                    .map_err(|e| de::Error::custom(format!("with_payload: {e}")))?,
+            ),
+            _ => return Err(shape()),
+        };
         Ok(match raw {
             Raw::Bool(yes) => WithPayloadSelector::Enable(yes),
             Raw::List(keys) => WithPayloadSelector::Include(keys),

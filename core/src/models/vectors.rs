@@ -234,21 +234,27 @@ impl<'de> Deserialize<'de> for NamedVectorStruct {
             name: String,
             vector: Vec<f32>,
         }
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Default(Vec<f32>),
-            Named(Named),
-        }
-        match Raw::deserialize(deserializer) {
-            Ok(Raw::Default(v)) => Ok(NamedVectorStruct::Default(v)),
-            Ok(Raw::Named(n)) => Ok(NamedVectorStruct::Named {
-                name: n.name,
-                vector: n.vector,
-            }),
-            Err(_) => Err(de::Error::custom(
+        // Read as a value first, so that an object's own error (an unknown field, named) is
+        // reported instead of an untagged enum's "matched no variant".
+        let value = serde_json::Value::deserialize(deserializer)?;
+        let shape = || {
+            de::Error::custom(
                 "the query vector is a list of numbers or {\"name\": .., \"vector\": [..]}",
-            )),
+            )
+        };
+        match value {
+            serde_json::Value::Array(_) => serde_json::from_value(value)
+                .map(NamedVectorStruct::Default)
+                .map_err(|_| shape()),
+            serde_json::Value::Object(_) => {
+                let n: Named = serde_json::from_value(value)
+                    .map_err(|e| de::Error::custom(format!("query vector: {e}")))?;
+                Ok(NamedVectorStruct::Named {
+                    name: n.name,
+                    vector: n.vector,
+                })
+            }
+            _ => Err(shape()),
         }
     }
 }

@@ -122,3 +122,37 @@ impl Manifest {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A manifest written before Qdrant's cluster and log settings were kept still loads,
+    /// with none of them set, and one with them keeps them through a write and read.
+    #[test]
+    fn cluster_settings_are_optional_and_kept() {
+        let old = br#"{"params": {"size": 4, "distance": "Dot"}, "applied_op": 7,
+            "next_segment_id": 2, "segments": []}"#;
+        let manifest: Manifest = serde_json::from_slice(old).unwrap();
+        assert!(manifest.cluster.is_empty());
+        assert_eq!(manifest.wal_config, None);
+        assert_eq!(manifest.applied_op, 7);
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut kept = manifest.clone();
+        kept.cluster.shard_number = Some(6);
+        kept.cluster.on_disk_payload = Some(true);
+        kept.wal_config = Some(WalConfig {
+            wal_capacity_mb: Some(32),
+            ..WalConfig::default()
+        });
+        kept.write(dir.path()).unwrap();
+        assert_eq!(Manifest::read(dir.path()).unwrap(), kept);
+        // Nothing is written for settings that were not given.
+        let json = String::from_utf8(manifest.to_json().unwrap()).unwrap();
+        assert!(
+            !json.contains("cluster") && !json.contains("wal_config"),
+            "{json}"
+        );
+    }
+}
