@@ -65,13 +65,13 @@ pub struct VectorParams {
     pub datatype: Option<Datatype>,
     /// Qdrant's per-space HNSW settings; refused (the collection's `hnsw_config` applies).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hnsw_config: Option<serde_json::Value>,
+    pub hnsw_config: Option<Box<serde_json::Value>>,
     /// Qdrant's per-space quantization; refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quantization_config: Option<serde_json::Value>,
+    pub quantization_config: Option<Box<serde_json::Value>>,
     /// Qdrant's multivectors (several vectors per point in one space); refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub multivector_config: Option<serde_json::Value>,
+    pub multivector_config: Option<Box<serde_json::Value>>,
 }
 
 impl VectorParams {
@@ -140,10 +140,10 @@ pub struct HnswConfig {
     /// Links per node of the per-value graphs of payload keys; rro builds them with `m`, so
     /// any other value is refused.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub payload_m: Option<usize>,
+    pub payload_m: Option<u32>,
     /// Qdrant's thread limit for index builds; ignored (builds are rro's own work).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_indexing_threads: Option<usize>,
+    pub max_indexing_threads: Option<u32>,
     /// Qdrant's "keep the graph on disk"; ignored (where the graph lives cannot change results).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub on_disk: Option<bool>,
@@ -170,7 +170,7 @@ impl HnswConfig {
     /// Refuse the settings rro does not implement.
     pub fn check_supported(&self) -> Result<(), StorageError> {
         match self.payload_m {
-            Some(payload_m) if payload_m != self.m => Err(StorageError::unsupported(
+            Some(payload_m) if payload_m as usize != self.m => Err(StorageError::unsupported(
                 "hnsw_config.payload_m",
                 format!(
                     "per-value graphs are built with hnsw_config.m ({}); leave payload_m out or set it to m",
@@ -208,14 +208,14 @@ pub struct OptimizersConfig {
     /// Qdrant's size above which segments are memory-mapped; ignored (rro maps by
     /// `vectors.on_disk`; where vectors live cannot change results).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub memmap_threshold: Option<usize>,
+    pub memmap_threshold: Option<u32>,
     /// Qdrant's interval between flushes; ignored (rro's durability is `Config::durability`
     /// and its checkpoint size).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub flush_interval_sec: Option<u64>,
+    pub flush_interval_sec: Option<u32>,
     /// Qdrant's limit of concurrent optimizations; ignored (rro runs one per collection).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_optimization_threads: Option<usize>,
+    pub max_optimization_threads: Option<u32>,
 }
 
 impl Default for OptimizersConfig {
@@ -241,13 +241,13 @@ impl Default for OptimizersConfig {
 pub struct WalConfig {
     /// Size of one log file in MiB.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub wal_capacity_mb: Option<usize>,
+    pub wal_capacity_mb: Option<u32>,
     /// Log files created ahead of need.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub wal_segments_ahead: Option<usize>,
+    pub wal_segments_ahead: Option<u32>,
     /// Closed log files kept after a checkpoint.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub wal_retain_closed: Option<usize>,
+    pub wal_retain_closed: Option<u32>,
 }
 
 /// How Qdrant spreads points over shards: `"auto"` (by id hash) or `"custom"` (by shard key).
@@ -332,19 +332,19 @@ pub struct CreateCollection {
     pub wal_config: Option<WalConfig>,
     /// Qdrant's vector quantization; refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quantization_config: Option<serde_json::Value>,
+    pub quantization_config: Option<Box<serde_json::Value>>,
     /// Qdrant's sparse vector spaces; refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sparse_vectors: Option<serde_json::Value>,
+    pub sparse_vectors: Option<Box<serde_json::Value>>,
     /// Qdrant's per-collection request limits; refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub strict_mode_config: Option<serde_json::Value>,
+    pub strict_mode_config: Option<Box<serde_json::Value>>,
     /// Qdrant's "copy points from another collection"; refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub init_from: Option<serde_json::Value>,
+    pub init_from: Option<Box<serde_json::Value>>,
     /// Qdrant's free-form collection metadata; refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<serde_json::Value>,
+    pub metadata: Option<Box<serde_json::Value>>,
 }
 
 fn no_vectors() -> VectorsConfig {
