@@ -580,6 +580,7 @@ fn create_config(dim: usize) -> CreateCollection {
             ef_construct: EF_CONSTRUCT,
             // Always through the graph, also for the small quick-mode sets.
             full_scan_threshold: 0,
+            ..HnswConfig::default()
         })
         .optimizers_config(OptimizersConfig {
             default_segment_number: 1,

@@ -232,6 +232,7 @@ fn collection_config() -> CreateCollection {
             m: 8,
             ef_construct: 16,
             full_scan_threshold: 1,
+            ..HnswConfig::default()
         })
         .optimizers_config(OptimizersConfig {
             indexing_threshold: Some(1),

@@ -35,6 +35,7 @@ fn indexed(dim: u64, distance: Distance, threshold_points: usize) -> CreateColle
             m: 16,
             ef_construct: 64,
             full_scan_threshold: 1,
+            ..HnswConfig::default()
         })
         .optimizers_config(OptimizersConfig {
             indexing_threshold: Some(kb),
@@ -441,6 +442,7 @@ async fn shutdown_stops_a_running_build(ctx: Ctx) {
             m: 64,
             ef_construct: 4000,
             full_scan_threshold: 1,
+            ..HnswConfig::default()
         })
         .optimizers_config(OptimizersConfig {
             // Sealed (and indexed) exactly once, when all points are in.

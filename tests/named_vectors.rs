@@ -180,6 +180,7 @@ fn indexed(threshold_points: usize) -> CreateCollection {
             m: 16,
             ef_construct: 64,
             full_scan_threshold: 1,
+            ..HnswConfig::default()
         })
         .optimizers_config(OptimizersConfig {
             indexing_threshold: Some(kb),
@@ -1354,6 +1355,7 @@ async fn recommend_using_and_group_search_in_a_named_space(ctx: Ctx) {
     let exact = Some(SearchParams {
         hnsw_ef: None,
         exact: true,
+        ..SearchParams::default()
     });
     for space in 0..3 {
         let having: Vec<u64> = model

@@ -122,3 +122,154 @@ fn responses_have_qdrant_field_names() {
         serde_json::from_value(json!({"collections": [{"name": "test_collection"}]})).unwrap();
     assert_eq!(list.collections[0].name, "test_collection");
 }
+
+/// A field Qdrant does not have (a typo) is a parse error naming it, wherever it is: at the
+/// top of a body or inside one of its objects.
+#[test]
+fn unknown_fields_are_parse_errors_naming_them() {
+    use rro::models::{
+        CountRequest, CreateFieldIndex, DeletePayload, DeleteVectors, PointsSelector,
+        RecommendRequest, ScrollRequest, SearchGroupsRequest, SearchRequestBatch, SetPayload,
+        UpdateVectors,
+    };
+    fn refused<T: serde::de::DeserializeOwned + std::fmt::Debug>(
+        body: serde_json::Value,
+        typo: &str,
+    ) {
+        match serde_json::from_value::<T>(body.clone()) {
+            Ok(parsed) => panic!("{body} parsed as {parsed:?}"),
+            Err(e) => assert!(e.to_string().contains(typo), "{body}: {e}"),
+        }
+    }
+    let v = json!({"size": 4, "distance": "Dot"});
+    refused::<CreateCollection>(json!({"vectors": v, "shard_numbr": 2}), "shard_numbr");
+    refused::<CreateCollection>(
+        json!({"vectors": {"size": 4, "distance": "Dot", "on_dsk": true}}),
+        "on_dsk",
+    );
+    refused::<CreateCollection>(
+        json!({"vectors": {"img": {"size": 4, "distance": "Dot", "on_dsk": true}}}),
+        "on_dsk",
+    );
+    refused::<CreateCollection>(
+        json!({"vectors": v, "hnsw_config": {"ef_constuct": 8}}),
+        "ef_constuct",
+    );
+    refused::<CreateCollection>(
+        json!({"vectors": v, "optimizers_config": {"indexing_treshold": 8}}),
+        "indexing_treshold",
+    );
+    refused::<CreateCollection>(
+        json!({"vectors": v, "wal_config": {"wal_capacity": 8}}),
+        "wal_capacity",
+    );
+    refused::<UpsertPoints>(json!({"pionts": []}), "pionts");
+    refused::<UpsertPoints>(
+        json!({"points": [{"id": 1, "vector": [1.0], "paylaod": {}}]}),
+        "paylaod",
+    );
+    refused::<UpsertPoints>(
+        json!({"batch": {"ids": [1], "vectors": [[1.0]], "payload": [{}]}}),
+        "payload",
+    );
+    refused::<GetPoints>(json!({"ids": [1], "with_vectros": true}), "with_vectros");
+    refused::<SearchRequest>(json!({"vector": [1.0], "limit": 1, "filtr": {}}), "filtr");
+    refused::<SearchRequest>(
+        json!({"vector": [1.0], "limit": 1, "params": {"hnsw": 8}}),
+        "hnsw",
+    );
+    refused::<SearchRequest>(
+        json!({"vector": [1.0], "limit": 1, "params": {"quantization": {"rescor": true}}}),
+        "rescor",
+    );
+    refused::<SearchRequestBatch>(json!({"searches": [], "extra": 1}), "extra");
+    refused::<SearchRequest>(
+        json!({"vector": {"name": "a", "vector": [1.0], "nmae": "b"}, "limit": 1}),
+        "nmae",
+    );
+    refused::<SearchRequest>(
+        json!({"vector": [1.0], "limit": 1, "with_payload": {"exclud": ["a"]}}),
+        "exclud",
+    );
+    refused::<ScrollRequest>(
+        json!({"order_by": {"key": "a", "directon": "asc"}}),
+        "directon",
+    );
+    refused::<SearchRequestBatch>(
+        json!({"searches": [{"vector": [1.0], "limit": 1, "lmit": 2}]}),
+        "lmit",
+    );
+    refused::<RecommendRequest>(json!({"positive": [1], "limit": 1, "lookup": {}}), "lookup");
+    refused::<SearchGroupsRequest>(
+        json!({"vector": [1.0], "group_by": "a", "group_size": 1, "limit": 1, "groupby": "b"}),
+        "groupby",
+    );
+    refused::<ScrollRequest>(json!({"limit": 1, "ofset": 3}), "ofset");
+    refused::<CountRequest>(json!({"exakt": true}), "exakt");
+    refused::<PointsSelector>(json!({"points": [1], "filters": {}}), "filters");
+    refused::<SetPayload>(json!({"payload": {}, "points": [1], "keys": "a"}), "keys");
+    refused::<DeletePayload>(json!({"keys": ["a"], "points": [1], "key": "a"}), "key");
+    refused::<DeleteVectors>(
+        json!({"vector": ["a"], "points": [1], "vectors": ["b"]}),
+        "vectors",
+    );
+    refused::<UpdateVectors>(
+        json!({"points": [{"id": 1, "vector": [1.0], "vectors": [2.0]}]}),
+        "vectors",
+    );
+    refused::<UpdateVectors>(json!({"points": [], "shard": 1}), "shard");
+    refused::<CreateFieldIndex>(
+        json!({"field_name": "a", "field_schema": "keyword", "wait": true}),
+        "wait",
+    );
+    refused::<CreateFieldIndex>(
+        json!({"field_name": "a", "field_schema": {"type": "float", "is_tenant": true}}),
+        "is_tenant",
+    );
+    refused::<CreateFieldIndex>(
+        json!({"field_name": "a", "field_schema": {"type": "keyword", "on_dsk": true}}),
+        "on_dsk",
+    );
+}
+
+/// Qdrant fields rro keeps but does not implement parse, so the same JSON reaches rro, and
+/// the typed model holds them for the operation to refuse.
+#[test]
+fn recognised_fields_parse_and_are_kept() {
+    use rro::models::{RecommendRequest, SearchGroupsRequest};
+    let create: CreateCollection = serde_json::from_value(json!({
+        "vectors": {"size": 4, "distance": "Dot", "datatype": "uint8", "multivector_config": {"comparator": "max_sim"}},
+        "quantization_config": {"scalar": {"type": "int8"}},
+        "sparse_vectors": {"text": {}},
+        "shard_number": 2,
+    }))
+    .unwrap();
+    assert!(create.quantization_config.is_some() && create.sparse_vectors.is_some());
+    assert_eq!(create.cluster_params().shard_number, Some(2));
+    let recommend: RecommendRequest = serde_json::from_value(
+        json!({"positive": [1], "limit": 1, "lookup_from": {"collection": "other"}}),
+    )
+    .unwrap();
+    assert_eq!(recommend.lookup_from, Some(json!({"collection": "other"})));
+    let groups: SearchGroupsRequest = serde_json::from_value(json!({
+        "vector": [1.0], "group_by": "a", "group_size": 1, "limit": 1,
+        "with_lookup": "documents"
+    }))
+    .unwrap();
+    assert_eq!(groups.with_lookup, Some(json!("documents")));
+    // Qdrant's column form of an upsert reads as the same points.
+    let batch: UpsertPoints = serde_json::from_value(json!({
+        "batch": {"ids": [1, 2], "vectors": [[1.0], [2.0]], "payloads": [{"a": 1}, null]}
+    }))
+    .unwrap();
+    let points: UpsertPoints = serde_json::from_value(json!({
+        "points": [{"id": 1, "vector": [1.0], "payload": {"a": 1}}, {"id": 2, "vector": [2.0]}]
+    }))
+    .unwrap();
+    assert_eq!(batch, points);
+    let short = serde_json::from_value::<UpsertPoints>(
+        json!({"batch": {"ids": [1, 2], "vectors": [[1.0]]}}),
+    )
+    .unwrap_err();
+    assert!(short.to_string().contains("2 ids but 1 vectors"), "{short}");
+}

@@ -106,6 +106,15 @@ pub enum StorageError {
         /// The name that was asked for.
         name: String,
     },
+    /// The request uses a Qdrant field rro recognises but does not implement. Reaches client
+    /// callers as [`RroError::Unsupported`].
+    #[error("`{field}` is not supported by rro: {supported}")]
+    Unsupported {
+        /// The field, as a JSON path of the request body (`params.indexed_only`).
+        field: String,
+        /// What rro supports instead.
+        supported: String,
+    },
 }
 
 impl StorageError {
@@ -114,6 +123,14 @@ impl StorageError {
         StorageError::Io {
             path: path.display().to_string(),
             message: error.to_string(),
+        }
+    }
+
+    /// A [`StorageError::Unsupported`] for `field`; `supported` says what rro does instead.
+    pub fn unsupported(field: impl Into<String>, supported: impl Into<String>) -> Self {
+        StorageError::Unsupported {
+            field: field.into(),
+            supported: supported.into(),
         }
     }
 
@@ -140,7 +157,17 @@ fn point_suffix(point: &Option<String>) -> String {
 pub enum RroError {
     /// The storage engine refused or failed the operation.
     #[error(transparent)]
-    Storage(#[from] StorageError),
+    Storage(StorageError),
+    /// The request uses a Qdrant field rro recognises but does not implement (yet): it was
+    /// parsed, so the JSON an application sends to Qdrant reaches rro, and refused whole rather
+    /// than answered as if the field were absent.
+    #[error("`{field}` is not supported by rro: {supported}")]
+    Unsupported {
+        /// The field, as a JSON path of the request body (`params.indexed_only`).
+        field: String,
+        /// What rro supports instead.
+        supported: String,
+    },
     /// No reply arrived within the call's timeout. The request may still have been applied.
     #[error("request timed out after {0:?}")]
     Timeout(Duration),
@@ -169,6 +196,19 @@ pub enum RroError {
     /// or deadlock rro itself.
     #[error("blocking rro call refused: {0}; use the async client here")]
     BlockingNotAllowed(&'static str),
+}
+
+impl From<StorageError> for RroError {
+    /// Storage errors are carried as [`RroError::Storage`], except an unsupported field, which
+    /// is its own variant so that callers can match it without knowing which layer refused it.
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::Unsupported { field, supported } => {
+                RroError::Unsupported { field, supported }
+            }
+            other => RroError::Storage(other),
+        }
+    }
 }
 
 /// Shorthand for results of client calls.

@@ -70,7 +70,11 @@ pub(crate) async fn handle(
             PointsRequest::Get {
                 collection,
                 request,
-            } => Response::Records(toc.collection(&collection)?.get(&request)),
+            } => {
+                // `Collection::get` cannot fail, so the refusal of Qdrant-only fields is here.
+                request.check_supported()?;
+                Response::Records(toc.collection(&collection)?.get(&request))
+            }
             PointsRequest::Delete {
                 collection,
                 selector,

@@ -181,6 +181,7 @@ fn create(dim: usize, segments: usize) -> CreateCollection {
             // 1 KiB: every indexed segment is searched through its graph, except that up to
             // 256 candidates (the planner's floor) are scored exactly.
             full_scan_threshold: 1,
+            ..HnswConfig::default()
         })
         .optimizers_config(OptimizersConfig {
             // 1 KiB: the write segment is sealed and indexed from 32 (dim 8) or 64 (dim 4)
@@ -1470,6 +1471,7 @@ fn recall_collection(threads: usize) -> (Collection, Vec<Stored>) {
                 // 1 KiB: every filter here matching more than 256 points of a segment (the
                 // planner's floor for exact scoring) is answered through a graph.
                 full_scan_threshold: 1,
+                ..HnswConfig::default()
             })
             .optimizers_config(OptimizersConfig {
                 // 500 KiB = 4,000 points of 128 bytes.
@@ -2120,6 +2122,7 @@ fn qdrant_documentation_examples_select_the_documented_points() {
                 m: 4,
                 ef_construct: 16,
                 full_scan_threshold: 1,
+                ..HnswConfig::default()
             })
             .optimizers_config(OptimizersConfig {
                 indexing_threshold: Some(1),

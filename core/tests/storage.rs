@@ -592,7 +592,7 @@ mod model {
             let cfg = Config::new(dir.path()).wal_checkpoint_bytes(2048);
             let mut toc = Some(TableOfContent::open(&cfg).unwrap());
             let create = CreateCollection::new(VectorParams::new(DIM as u64, Distance::Euclid))
-                .hnsw_config(HnswConfig { m: 4, ef_construct: 8, full_scan_threshold: 1 })
+                .hnsw_config(HnswConfig { m: 4, ef_construct: 8, full_scan_threshold: 1, ..HnswConfig::default() })
                 .optimizers_config(OptimizersConfig {
                     indexing_threshold: Some(1),
                     default_segment_number: 1,

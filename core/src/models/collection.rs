@@ -3,6 +3,19 @@
 use serde::{Deserialize, Serialize};
 
 use super::VectorsConfig;
+use crate::error::StorageError;
+
+/// An `Unsupported` error for `field` when it is present.
+pub(crate) fn refuse_if_set<T>(
+    value: &Option<T>,
+    field: &str,
+    supported: &str,
+) -> Result<(), StorageError> {
+    match value {
+        Some(_) => Err(StorageError::unsupported(field, supported)),
+        None => Ok(()),
+    }
+}
 
 /// How vectors are compared. Names and JSON spelling follow Qdrant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -18,8 +31,25 @@ pub enum Distance {
     Manhattan,
 }
 
+/// How vector components are stored: `"float32"` (what rro does), `"float16"` or `"uint8"`
+/// (Qdrant's compact forms, which rro refuses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Datatype {
+    /// 32-bit floats.
+    Float32,
+    /// 16-bit floats; rro refuses it.
+    Float16,
+    /// Bytes; rro refuses it.
+    Uint8,
+}
+
 /// Size and distance of a collection's vectors: `{"size": 384, "distance": "Cosine"}`.
+/// Qdrant's `hnsw_config`, `quantization_config` and `multivector_config` of a space, and a
+/// `datatype` other than `float32`, are kept as sent and refused when the collection is
+/// created.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct VectorParams {
     /// Number of components in every vector (1 ..= 65536).
     pub size: u64,
@@ -30,6 +60,18 @@ pub struct VectorParams {
     /// still works. In-memory instances keep everything in RAM whatever this says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_disk: Option<bool>,
+    /// Component type; only `float32` (the default) is supported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datatype: Option<Datatype>,
+    /// Qdrant's per-space HNSW settings; refused (the collection's `hnsw_config` applies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hnsw_config: Option<Box<serde_json::Value>>,
+    /// Qdrant's per-space quantization; refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization_config: Option<Box<serde_json::Value>>,
+    /// Qdrant's multivectors (several vectors per point in one space); refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multivector_config: Option<Box<serde_json::Value>>,
 }
 
 impl VectorParams {
@@ -39,7 +81,37 @@ impl VectorParams {
             size,
             distance,
             on_disk: None,
+            datatype: None,
+            hnsw_config: None,
+            quantization_config: None,
+            multivector_config: None,
         }
+    }
+
+    /// Refuse the Qdrant settings of a space rro does not implement; `path` is where the
+    /// space is in the request (`vectors` or `vectors.image`).
+    pub fn check_supported(&self, path: &str) -> Result<(), StorageError> {
+        if matches!(self.datatype, Some(Datatype::Float16 | Datatype::Uint8)) {
+            return Err(StorageError::unsupported(
+                format!("{path}.datatype"),
+                "vectors are stored as float32",
+            ));
+        }
+        refuse_if_set(
+            &self.hnsw_config,
+            &format!("{path}.hnsw_config"),
+            "one hnsw_config for the whole collection",
+        )?;
+        refuse_if_set(
+            &self.quantization_config,
+            &format!("{path}.quantization_config"),
+            "full-precision vectors only",
+        )?;
+        refuse_if_set(
+            &self.multivector_config,
+            &format!("{path}.multivector_config"),
+            "one vector per point and space",
+        )
     }
 
     /// Keep sealed segments' vectors memory-mapped from disk (`true`) or in RAM (`false`).
@@ -50,9 +122,11 @@ impl VectorParams {
 }
 
 /// The HNSW index of a collection: `{"m": 16, "ef_construct": 100, "full_scan_threshold": 10000}`.
-/// Fields left out of the JSON take their defaults.
+/// Fields left out of the JSON take their defaults. `max_indexing_threads`, `on_disk` and
+/// `inline_storage` are accepted, kept and ignored (README, "Accepted and ignored");
+/// `payload_m` is honoured when it equals `m` (what rro builds) and refused otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct HnswConfig {
     /// Links per node (level 0 keeps twice as many). More links: better recall, more memory,
     /// slower builds. Default 16.
@@ -63,6 +137,19 @@ pub struct HnswConfig {
     /// Segments whose live vectors take fewer kilobytes than this are searched exactly even
     /// when indexed, because a scan is then as fast (Qdrant's unit). Default 10,000 KiB.
     pub full_scan_threshold: usize,
+    /// Links per node of the per-value graphs of payload keys; rro builds them with `m`, so
+    /// any other value is refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload_m: Option<u32>,
+    /// Qdrant's thread limit for index builds; ignored (builds are rro's own work).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_indexing_threads: Option<u32>,
+    /// Qdrant's "keep the graph on disk"; ignored (where the graph lives cannot change results).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_disk: Option<bool>,
+    /// Qdrant's "store vectors inside the graph file"; ignored (a storage layout).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inline_storage: Option<bool>,
 }
 
 impl Default for HnswConfig {
@@ -71,6 +158,26 @@ impl Default for HnswConfig {
             m: 16,
             ef_construct: 100,
             full_scan_threshold: 10_000,
+            payload_m: None,
+            max_indexing_threads: None,
+            on_disk: None,
+            inline_storage: None,
+        }
+    }
+}
+
+impl HnswConfig {
+    /// Refuse the settings rro does not implement.
+    pub fn check_supported(&self) -> Result<(), StorageError> {
+        match self.payload_m {
+            Some(payload_m) if payload_m as usize != self.m => Err(StorageError::unsupported(
+                "hnsw_config.payload_m",
+                format!(
+                    "per-value graphs are built with hnsw_config.m ({}); leave payload_m out or set it to m",
+                    self.m
+                ),
+            )),
+            _ => Ok(()),
         }
     }
 }
@@ -78,8 +185,10 @@ impl Default for HnswConfig {
 /// When the optimizer seals, indexes, merges and vacuums segments:
 /// `{"indexing_threshold": 20000, "default_segment_number": 2}`. Sizes are in kilobytes of
 /// vectors, as in Qdrant (a 384-d vector takes 1.5 KiB). Fields left out take their defaults.
+/// `memmap_threshold`, `flush_interval_sec` and `max_optimization_threads` are accepted, kept
+/// and ignored (README, "Accepted and ignored").
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct OptimizersConfig {
     /// Fraction of deleted points above which a segment is rebuilt without them. Default 0.2.
     pub deleted_threshold: f64,
@@ -96,6 +205,17 @@ pub struct OptimizersConfig {
     /// indexing off. Default 20,000.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub indexing_threshold: Option<usize>,
+    /// Qdrant's size above which segments are memory-mapped; ignored (rro maps by
+    /// `vectors.on_disk`; where vectors live cannot change results).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memmap_threshold: Option<u32>,
+    /// Qdrant's interval between flushes; ignored (rro's durability is `Config::durability`
+    /// and its checkpoint size).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flush_interval_sec: Option<u32>,
+    /// Qdrant's limit of concurrent optimizations; ignored (rro runs one per collection).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_optimization_threads: Option<u32>,
 }
 
 impl Default for OptimizersConfig {
@@ -106,7 +226,66 @@ impl Default for OptimizersConfig {
             default_segment_number: 0,
             max_segment_size: None,
             indexing_threshold: None,
+            memmap_threshold: None,
+            flush_interval_sec: None,
+            max_optimization_threads: None,
         }
+    }
+}
+
+/// Qdrant's write-ahead log settings: `{"wal_capacity_mb": 32, "wal_segments_ahead": 0}`.
+/// Accepted, kept and ignored: rro's log has its own checkpoint size (`Config`), and log file
+/// sizes cannot change results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WalConfig {
+    /// Size of one log file in MiB.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wal_capacity_mb: Option<u32>,
+    /// Log files created ahead of need.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wal_segments_ahead: Option<u32>,
+    /// Closed log files kept after a checkpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wal_retain_closed: Option<u32>,
+}
+
+/// How Qdrant spreads points over shards: `"auto"` (by id hash) or `"custom"` (by shard key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShardingMethod {
+    /// Points are spread by id; an embedded engine has one shard, so this is what rro does.
+    Auto,
+    /// Points are placed by a shard key given with each request; rro refuses it.
+    Custom,
+}
+
+/// Qdrant's cluster settings of a collection: accepted, kept with the collection and reported
+/// in its info, never acted on. An embedded engine is one process with one copy of the data,
+/// so none of them can change a result (README, "Accepted and ignored").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ClusterParams {
+    /// Shards of the collection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_number: Option<u32>,
+    /// How points are spread over shards; only `auto` is accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sharding_method: Option<ShardingMethod>,
+    /// Copies of each shard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_factor: Option<u32>,
+    /// Copies that must confirm a write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_consistency_factor: Option<u32>,
+    /// Whether payloads live on disk rather than in RAM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_disk_payload: Option<bool>,
+}
+
+impl ClusterParams {
+    /// Whether no setting was given.
+    pub fn is_empty(&self) -> bool {
+        *self == ClusterParams::default()
     }
 }
 
@@ -116,10 +295,16 @@ pub const DEFAULT_INDEXING_THRESHOLD_KB: usize = 20_000;
 pub const DEFAULT_MAX_SEGMENT_SIZE_KB: usize = 200_000;
 
 /// Body of `PUT /collections/{name}`: `{"vectors": {"size": 4, "distance": "Dot"}}`, optionally
-/// with `hnsw_config` and `optimizers_config`.
+/// with `hnsw_config` and `optimizers_config`. Qdrant's cluster settings and `wal_config` are
+/// kept and ignored; its `quantization_config`, `sparse_vectors`, `strict_mode_config`,
+/// `init_from`, `metadata` and `sharding_method: "custom"` are kept as sent and refused by
+/// [`check_supported`](Self::check_supported) when the collection is created.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreateCollection {
-    /// The collection's vector space.
+    /// The collection's vector space. Qdrant lets a body leave it out (a collection of sparse
+    /// vectors only); rro then has no space and refuses the collection.
+    #[serde(default = "no_vectors")]
     pub vectors: VectorsConfig,
     /// The HNSW index parameters (defaults when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,6 +312,43 @@ pub struct CreateCollection {
     /// The optimizer's thresholds (defaults when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub optimizers_config: Option<OptimizersConfig>,
+    /// Qdrant's shard count; kept and ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_number: Option<u32>,
+    /// Qdrant's sharding method: `auto` is kept and ignored, `custom` refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sharding_method: Option<ShardingMethod>,
+    /// Qdrant's copies per shard; kept and ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_factor: Option<u32>,
+    /// Qdrant's write quorum; kept and ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_consistency_factor: Option<u32>,
+    /// Qdrant's "payloads on disk"; kept and ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_disk_payload: Option<bool>,
+    /// Qdrant's log settings; kept and ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wal_config: Option<WalConfig>,
+    /// Qdrant's vector quantization; refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization_config: Option<Box<serde_json::Value>>,
+    /// Qdrant's sparse vector spaces; refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sparse_vectors: Option<Box<serde_json::Value>>,
+    /// Qdrant's per-collection request limits; refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict_mode_config: Option<Box<serde_json::Value>>,
+    /// Qdrant's "copy points from another collection"; refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<Box<serde_json::Value>>,
+    /// Qdrant's free-form collection metadata; refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Box<serde_json::Value>>,
+}
+
+fn no_vectors() -> VectorsConfig {
+    VectorsConfig::Multi(std::collections::BTreeMap::new())
 }
 
 impl CreateCollection {
@@ -136,7 +358,72 @@ impl CreateCollection {
             vectors: vectors.into(),
             hnsw_config: None,
             optimizers_config: None,
+            shard_number: None,
+            sharding_method: None,
+            replication_factor: None,
+            write_consistency_factor: None,
+            on_disk_payload: None,
+            wal_config: None,
+            quantization_config: None,
+            sparse_vectors: None,
+            strict_mode_config: None,
+            init_from: None,
+            metadata: None,
         }
+    }
+
+    /// The cluster settings of the request, kept with the collection.
+    pub fn cluster_params(&self) -> ClusterParams {
+        ClusterParams {
+            shard_number: self.shard_number,
+            sharding_method: self.sharding_method,
+            replication_factor: self.replication_factor,
+            write_consistency_factor: self.write_consistency_factor,
+            on_disk_payload: self.on_disk_payload,
+        }
+    }
+
+    /// Refuse the Qdrant settings rro recognises but does not implement.
+    pub fn check_supported(&self) -> Result<(), StorageError> {
+        if self.sharding_method == Some(ShardingMethod::Custom) {
+            return Err(StorageError::unsupported(
+                "sharding_method",
+                "one shard per collection (\"auto\")",
+            ));
+        }
+        refuse_if_set(
+            &self.quantization_config,
+            "quantization_config",
+            "full-precision vectors only",
+        )?;
+        refuse_if_set(
+            &self.sparse_vectors,
+            "sparse_vectors",
+            "dense vectors (`vectors`) only",
+        )?;
+        refuse_if_set(
+            &self.strict_mode_config,
+            "strict_mode_config",
+            "no per-collection request limits",
+        )?;
+        refuse_if_set(
+            &self.init_from,
+            "init_from",
+            "collections start empty; copy points with scroll and upsert",
+        )?;
+        refuse_if_set(&self.metadata, "metadata", "no collection metadata")?;
+        if let Some(hnsw) = &self.hnsw_config {
+            hnsw.check_supported()?;
+        }
+        for (name, params) in self.vectors.spaces() {
+            let path = if name.is_empty() {
+                "vectors".to_owned()
+            } else {
+                format!("vectors.{name}")
+            };
+            params.check_supported(&path)?;
+        }
+        Ok(())
     }
 
     /// Use `config` for the HNSW index.
@@ -175,6 +462,9 @@ pub enum CollectionStatus {
 pub struct CollectionParams {
     /// The collection's vector space.
     pub vectors: VectorsConfig,
+    /// Qdrant's cluster settings as given at creation (kept, never acted on).
+    #[serde(flatten)]
+    pub cluster: ClusterParams,
 }
 
 /// `config` of a collection's info.
@@ -186,6 +476,9 @@ pub struct CollectionConfig {
     pub hnsw_config: HnswConfig,
     /// The optimizer's thresholds.
     pub optimizer_config: OptimizersConfig,
+    /// Qdrant's log settings as given at creation (kept, never acted on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wal_config: Option<WalConfig>,
 }
 
 /// `optimizer_status` of a collection's info: `"ok"` or `{"error": "..."}`.

@@ -14,10 +14,10 @@ mod snapshot;
 mod vectors;
 
 pub use collection::{
-    CollectionConfig, CollectionDescription, CollectionInfo, CollectionParams, CollectionStatus,
-    CollectionsResponse, CreateCollection, Distance, HnswConfig, OptimizationProgress,
-    OptimizerStatus, OptimizersConfig, VectorParams, DEFAULT_INDEXING_THRESHOLD_KB,
-    DEFAULT_MAX_SEGMENT_SIZE_KB,
+    ClusterParams, CollectionConfig, CollectionDescription, CollectionInfo, CollectionParams,
+    CollectionStatus, CollectionsResponse, CreateCollection, Datatype, Distance, HnswConfig,
+    OptimizationProgress, OptimizerStatus, OptimizersConfig, ShardingMethod, VectorParams,
+    WalConfig, DEFAULT_INDEXING_THRESHOLD_KB, DEFAULT_MAX_SEGMENT_SIZE_KB,
 };
 pub use depth::{dismantle_filter, dismantle_payload, dismantle_value, MAX_PAYLOAD_DEPTH};
 pub(crate) use filter::{parse_datetime, parse_key, KeySegment, UtcInstant};
@@ -26,7 +26,9 @@ pub use filter::{
     GeoRadius, Match, MatchValue, MinShould, Nested, PayloadField, Range, RangeValue, ValuesCount,
     MAX_FILTER_DEPTH,
 };
-pub use index::{CreateFieldIndex, PayloadFieldSchema, PayloadIndexInfo, PayloadSchemaType};
+pub use index::{
+    CreateFieldIndex, FieldIndexParams, PayloadFieldSchema, PayloadIndexInfo, PayloadSchemaType,
+};
 pub use point::{
     CountRequest, CountResult, GetPoints, OrderValue, Payload, PointId, PointIdError, PointStruct,
     Record, UpdateResult, UpdateStatus, UpsertPoints,
@@ -35,8 +37,9 @@ pub use scroll::{
     Direction, OrderBy, ScrollRequest, ScrollResult, StartFrom, DEFAULT_SCROLL_LIMIT,
 };
 pub use search::{
-    GroupId, GroupsResult, PointGroup, RecommendExample, RecommendRequest, RecommendStrategy,
-    ScoredPoint, SearchGroupsRequest, SearchParams, SearchRequest, SearchRequestBatch,
+    AcornSearchParams, GroupId, GroupsResult, PointGroup, QuantizationSearchParams,
+    RecommendExample, RecommendRequest, RecommendStrategy, ScoredPoint, SearchGroupsRequest,
+    SearchParams, SearchRequest, SearchRequestBatch,
 };
 pub use selector::{DeletePayload, PayloadUpdate, PointsSelector, SetPayload, WithPayloadSelector};
 pub use snapshot::SnapshotDescription;

@@ -109,6 +109,7 @@ impl<'de> Deserialize<'de> for PointId {
 
 /// A point to upsert: `{"id": 1, "vector": [0.1, 0.2], "payload": {"city": "Berlin"}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PointStruct {
     /// The point's id; an upsert replaces any point with the same id.
     pub id: PointId,
@@ -156,15 +157,133 @@ macro_rules! payload {
     };
 }
 
-/// Body of `PUT /collections/{name}/points`: `{"points": [...]}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Body of `PUT /collections/{name}/points`: `{"points": [...]}`, or Qdrant's column form
+/// `{"batch": {"ids": [..], "vectors": [..], "payloads": [..]}}`, read as the same points.
+/// Qdrant's `shard_key` and `update_filter` are refused when parsed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UpsertPoints {
     /// Points to insert or replace; the batch is applied whole or not at all.
     pub points: Vec<PointStruct>,
 }
 
-/// Body of `POST /collections/{name}/points`: retrieve points by id.
+/// `batch` of an upsert: one list per field, the i-th entries making the i-th point.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PointsBatch {
+    ids: Vec<PointId>,
+    vectors: BatchVectors,
+    #[serde(default)]
+    payloads: Option<Vec<Option<Payload>>>,
+}
+
+/// `batch.vectors`: a list of vectors, or named lists of vectors.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum BatchVectors {
+    Single(Vec<Vec<f32>>),
+    Named(std::collections::BTreeMap<String, Vec<Vec<f32>>>),
+}
+
+impl PointsBatch {
+    fn into_points<E: de::Error>(self) -> Result<Vec<PointStruct>, E> {
+        let n = self.ids.len();
+        let mismatch = |what: &str, got: usize| {
+            E::custom(format!(
+                "batch has {n} ids but {got} {what}; every list needs one entry per id"
+            ))
+        };
+        if let Some(payloads) = &self.payloads {
+            if payloads.len() != n {
+                return Err(mismatch("payloads", payloads.len()));
+            }
+        }
+        let mut vectors: Vec<VectorStruct> = match self.vectors {
+            BatchVectors::Single(list) => {
+                if list.len() != n {
+                    return Err(mismatch("vectors", list.len()));
+                }
+                list.into_iter().map(VectorStruct::Single).collect()
+            }
+            BatchVectors::Named(spaces) => {
+                let mut named = vec![std::collections::BTreeMap::new(); n];
+                for (name, list) in spaces {
+                    if list.len() != n {
+                        return Err(mismatch(&format!("vectors \"{name}\""), list.len()));
+                    }
+                    for (point, vector) in named.iter_mut().zip(list) {
+                        point.insert(name.clone(), vector);
+                    }
+                }
+                named.into_iter().map(VectorStruct::Named).collect()
+            }
+        };
+        let mut payloads = self.payloads.unwrap_or_else(|| vec![None; n]);
+        Ok(self
+            .ids
+            .into_iter()
+            .zip(vectors.drain(..))
+            .zip(payloads.drain(..))
+            .map(|((id, vector), payload)| PointStruct {
+                id,
+                vector,
+                payload,
+            })
+            .collect())
+    }
+}
+
+/// A parse error for a Qdrant field of a write body that rro recognises and does not
+/// implement. Write bodies refuse such fields when parsed because their Rust types have no
+/// place to keep them.
+pub(crate) fn refuse_write_field<E: de::Error>(
+    field: &str,
+    value: &Option<serde_json::Value>,
+) -> Result<(), E> {
+    let supported = match field {
+        "shard_key" => "rro has one shard per collection; leave shard_key out",
+        _ => "rro writes unconditionally; leave update_filter out",
+    };
+    match value {
+        Some(_) => Err(E::custom(format!(
+            "`{field}` is not supported by rro: {supported}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+impl<'de> Deserialize<'de> for UpsertPoints {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            #[serde(default)]
+            points: Option<Vec<PointStruct>>,
+            #[serde(default)]
+            batch: Option<PointsBatch>,
+            #[serde(default)]
+            shard_key: Option<serde_json::Value>,
+            #[serde(default)]
+            update_filter: Option<serde_json::Value>,
+        }
+        let raw = Raw::deserialize(deserializer)?;
+        refuse_write_field("shard_key", &raw.shard_key)?;
+        refuse_write_field("update_filter", &raw.update_filter)?;
+        match (raw.points, raw.batch) {
+            (Some(points), None) => Ok(UpsertPoints { points }),
+            (None, Some(batch)) => Ok(UpsertPoints {
+                points: batch.into_points()?,
+            }),
+            _ => Err(de::Error::custom(
+                "an upsert has exactly one of \"points\" and \"batch\"",
+            )),
+        }
+    }
+}
+
+/// Body of `POST /collections/{name}/points`: retrieve points by id. Qdrant's `shard_key` is
+/// kept and refused.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GetPoints {
     /// Ids to look up; missing ids are left out of the result.
     pub ids: Vec<PointId>,
@@ -172,17 +291,26 @@ pub struct GetPoints {
     #[serde(default = "payload_by_default")]
     pub with_payload: WithPayloadSelector,
     /// Which vectors to return (Qdrant's default: none).
-    #[serde(default = "no_vectors")]
+    #[serde(default = "no_vectors", alias = "with_vectors")]
     pub with_vector: WithVectorSelector,
+    /// Qdrant's shard selection; refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_key: Option<serde_json::Value>,
 }
 
 impl GetPoints {
+    /// Refuse the Qdrant fields rro recognises but does not implement.
+    pub fn check_supported(&self) -> Result<(), crate::error::StorageError> {
+        super::search::refuse_shard_key(&self.shard_key)
+    }
+
     /// Retrieve `ids` with payloads and without vectors.
     pub fn new(ids: impl IntoIterator<Item = impl Into<PointId>>) -> Self {
         GetPoints {
             ids: ids.into_iter().map(Into::into).collect(),
             with_payload: WithPayloadSelector::Enable(true),
             with_vector: WithVectorSelector::Enable(false),
+            shard_key: None,
         }
     }
 
@@ -212,7 +340,9 @@ fn payload_by_default() -> WithPayloadSelector {
 }
 
 /// Body of `POST /collections/{name}/points/count`: `{"filter": {...}, "exact": true}`.
+/// Qdrant's `shard_key` is kept and refused.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CountRequest {
     /// Count only the points this filter matches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -220,14 +350,23 @@ pub struct CountRequest {
     /// Qdrant may estimate when this is false; rro always counts exactly.
     #[serde(default = "default_true")]
     pub exact: bool,
+    /// Qdrant's shard selection; refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_key: Option<serde_json::Value>,
 }
 
 impl CountRequest {
+    /// Refuse the Qdrant fields rro recognises but does not implement.
+    pub fn check_supported(&self) -> Result<(), crate::error::StorageError> {
+        super::search::refuse_shard_key(&self.shard_key)
+    }
+
     /// Count the points `filter` matches.
     pub fn filter(filter: Filter) -> Self {
         CountRequest {
             filter: Some(filter),
             exact: true,
+            shard_key: None,
         }
     }
 }

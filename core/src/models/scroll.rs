@@ -6,8 +6,10 @@ use serde::{Deserialize, Serialize};
 use super::{Filter, PointId, Record, WithPayloadSelector, WithVectorSelector};
 
 /// Body of `POST /collections/{name}/points/scroll`:
-/// `{"filter": {...}, "limit": 10, "offset": 42, "with_payload": true}`.
+/// `{"filter": {...}, "limit": 10, "offset": 42, "with_payload": true}`. Qdrant's `shard_key`
+/// is kept and refused.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ScrollRequest {
     /// Only the points this filter matches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -22,11 +24,25 @@ pub struct ScrollRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub with_payload: Option<WithPayloadSelector>,
     /// Whether to return vectors (default: no).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "with_vectors"
+    )]
     pub with_vector: Option<WithVectorSelector>,
     /// Order by a payload field with an integer, float or datetime index instead of by id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_by: Option<OrderBy>,
+    /// Qdrant's shard selection; refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_key: Option<serde_json::Value>,
+}
+
+impl ScrollRequest {
+    /// Refuse the Qdrant fields rro recognises but does not implement.
+    pub fn check_supported(&self) -> Result<(), crate::error::StorageError> {
+        super::search::refuse_shard_key(&self.shard_key)
+    }
 }
 
 /// Default page size of a scroll, as in Qdrant.
@@ -123,20 +139,20 @@ impl<'de> Deserialize<'de> for OrderBy {
             #[serde(default)]
             start_from: Option<StartFrom>,
         }
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Key(String),
-            Full(Full),
-        }
-        match Raw::deserialize(deserializer) {
-            Ok(Raw::Key(key)) => Ok(OrderBy::from(key.as_str())),
-            Ok(Raw::Full(full)) => Ok(OrderBy {
-                key: full.key,
-                direction: full.direction,
-                start_from: full.start_from,
-            }),
-            Err(_) => Err(de::Error::custom(
+        // Read as a value first, so that an object's own error (an unknown field, named) is
+        // reported instead of an untagged enum's "matched no variant".
+        match serde_json::Value::deserialize(deserializer)? {
+            serde_json::Value::String(key) => Ok(OrderBy::from(key.as_str())),
+            value @ serde_json::Value::Object(_) => {
+                let full: Full = serde_json::from_value(value)
+                    .map_err(|e| de::Error::custom(format!("order_by: {e}")))?;
+                Ok(OrderBy {
+                    key: full.key,
+                    direction: full.direction,
+                    start_from: full.start_from,
+                })
+            }
+            _ => Err(de::Error::custom(
                 "order_by is a key or {\"key\": .., \"direction\": \"asc\"|\"desc\", \"start_from\": ..}",
             )),
         }

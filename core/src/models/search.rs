@@ -2,14 +2,19 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::StorageError;
+
+use super::collection::refuse_if_set;
 use super::{
     Filter, NamedVectorStruct, Payload, PointId, VectorStruct, WithPayloadSelector,
     WithVectorSelector,
 };
 
 /// Body of `POST /collections/{name}/points/search`:
-/// `{"vector": [0.2, 0.1], "limit": 3, "with_payload": true}`.
+/// `{"vector": [0.2, 0.1], "limit": 3, "with_payload": true}`. Qdrant's `shard_key` is kept
+/// and refused (rro has no custom sharding).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SearchRequest {
     /// The query vector (`[..]`), or `{"name": "image", "vector": [..]}` for a named space;
     /// its length must be the space's vector size.
@@ -26,7 +31,11 @@ pub struct SearchRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub with_payload: Option<WithPayloadSelector>,
     /// Whether to return vectors (default: no).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "with_vectors"
+    )]
     pub with_vector: Option<WithVectorSelector>,
     /// Leave out results worse than this score (below it for Cosine/Dot, above it for
     /// Euclid/Manhattan, whose scores are distances).
@@ -35,10 +44,53 @@ pub struct SearchRequest {
     /// How to search: `{"hnsw_ef": 128, "exact": false}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub params: Option<SearchParams>,
+    /// Qdrant's shard selection; refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_key: Option<serde_json::Value>,
 }
 
-/// `params` of a search request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// The `Unsupported` error for a `shard_key`.
+pub(crate) fn refuse_shard_key(shard_key: &Option<serde_json::Value>) -> Result<(), StorageError> {
+    refuse_if_set(
+        shard_key,
+        "shard_key",
+        "one shard per collection; leave shard_key out",
+    )
+}
+
+impl SearchRequest {
+    /// Refuse the Qdrant fields rro recognises but does not implement.
+    pub fn check_supported(&self) -> Result<(), StorageError> {
+        refuse_shard_key(&self.shard_key)?;
+        check_params(self.params.as_ref())
+    }
+}
+
+fn check_params(params: Option<&SearchParams>) -> Result<(), StorageError> {
+    params.map_or(Ok(()), SearchParams::check_supported)
+}
+
+/// `params.quantization` of a search: how Qdrant uses quantized vectors. rro refuses
+/// `quantization_config`, so no collection has quantized vectors, and Qdrant then searches
+/// the original vectors whatever these say: they are accepted, kept and ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuantizationSearchParams {
+    /// Skip quantized vectors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore: Option<bool>,
+    /// Re-score the best quantized hits with the original vectors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rescore: Option<bool>,
+    /// How many more quantized candidates to fetch before re-scoring.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oversampling: Option<f64>,
+}
+
+/// `params` of a search request. `quantization` is accepted and ignored (no rro collection
+/// has quantized vectors); `indexed_only: true` and `acorn` are refused.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SearchParams {
     /// Candidates kept while walking the HNSW graph: higher finds more of the true nearest
     /// neighbours and takes longer. Default: the collection's `ef_construct`; never below
@@ -48,10 +100,50 @@ pub struct SearchParams {
     /// Compare the query with every point instead of using the index (exact, slower).
     #[serde(default)]
     pub exact: bool,
+    /// Qdrant's quantized-search settings; kept and ignored (see
+    /// [`QuantizationSearchParams`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization: Option<QuantizationSearchParams>,
+    /// Qdrant's "search only indexed segments": `false` is what rro does; `true` is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub indexed_only: Option<bool>,
+    /// Qdrant's ACORN filtered-graph search; refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acorn: Option<AcornSearchParams>,
+}
+
+/// `params.acorn` of a search (Qdrant's ACORN filtered-graph search); rro refuses it.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcornSearchParams {
+    /// Use ACORN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable: Option<bool>,
+    /// Filter selectivity above which ACORN is not used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_selectivity: Option<f64>,
+}
+
+impl SearchParams {
+    /// Refuse the Qdrant settings rro does not implement.
+    pub fn check_supported(&self) -> Result<(), StorageError> {
+        if self.indexed_only == Some(true) {
+            return Err(StorageError::unsupported(
+                "params.indexed_only",
+                "every segment is searched (unindexed ones exactly); leave indexed_only out or false",
+            ));
+        }
+        refuse_if_set(
+            &self.acorn,
+            "params.acorn",
+            "filtered searches walk the graph with the filter, or scan exactly when few points match",
+        )
+    }
 }
 
 /// Body of `POST /collections/{name}/points/search/batch`: several searches in one request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SearchRequestBatch {
     /// The searches; results come back in the same order.
     pub searches: Vec<SearchRequest>,
@@ -69,6 +161,7 @@ impl SearchRequest {
             with_vector: None,
             score_threshold: None,
             params: None,
+            shard_key: None,
         }
     }
 
@@ -197,8 +290,10 @@ pub enum RecommendStrategy {
 }
 
 /// Body of `POST /collections/{name}/points/recommend`:
-/// `{"positive": [100, 231], "negative": [718], "limit": 10, "filter": {...}}`.
+/// `{"positive": [100, 231], "negative": [718], "limit": 10, "filter": {...}}`. Qdrant's
+/// `lookup_from` and `shard_key` are kept and refused.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RecommendRequest {
     /// Points (ids) or vectors the results should be like; at least one.
     pub positive: Vec<RecommendExample>,
@@ -226,14 +321,42 @@ pub struct RecommendRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub with_payload: Option<WithPayloadSelector>,
     /// Whether to return vectors (default: no).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "with_vectors"
+    )]
     pub with_vector: Option<WithVectorSelector>,
     /// Leave out results worse than this score.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score_threshold: Option<f32>,
+    /// Qdrant's "take example ids from another collection"; refused (never answered from
+    /// this collection instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookup_from: Option<serde_json::Value>,
+    /// Qdrant's shard selection; refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_key: Option<serde_json::Value>,
 }
 
 impl RecommendRequest {
+    /// Refuse the Qdrant fields rro recognises but does not implement.
+    pub fn check_supported(&self) -> Result<(), StorageError> {
+        refuse_shard_key(&self.shard_key)?;
+        refuse_if_set(
+            &self.lookup_from,
+            "lookup_from",
+            "example ids are looked up in the collection recommended from",
+        )?;
+        if self.strategy == Some(RecommendStrategy::BestScore) {
+            return Err(StorageError::unsupported(
+                "strategy",
+                "the average_vector strategy",
+            ));
+        }
+        check_params(self.params.as_ref())
+    }
+
     /// The `limit` points most like `positive`.
     pub fn new(
         positive: impl IntoIterator<Item = impl Into<RecommendExample>>,
@@ -251,6 +374,8 @@ impl RecommendRequest {
             with_payload: None,
             with_vector: None,
             score_threshold: None,
+            lookup_from: None,
+            shard_key: None,
         }
     }
 
@@ -283,8 +408,10 @@ impl RecommendRequest {
 }
 
 /// Body of `POST /collections/{name}/points/search/groups`: the best `limit` groups of points
-/// sharing a value at `group_by`, up to `group_size` hits each.
+/// sharing a value at `group_by`, up to `group_size` hits each. Qdrant's `with_lookup` and
+/// `shard_key` are kept and refused.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SearchGroupsRequest {
     /// The query vector (named, for a named space).
     pub vector: NamedVectorStruct,
@@ -298,7 +425,11 @@ pub struct SearchGroupsRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub with_payload: Option<WithPayloadSelector>,
     /// Whether to return vectors (default: no).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "with_vectors"
+    )]
     pub with_vector: Option<WithVectorSelector>,
     /// Leave out results worse than this score.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -310,9 +441,26 @@ pub struct SearchGroupsRequest {
     pub group_size: usize,
     /// Groups at most.
     pub limit: usize,
+    /// Qdrant's "attach points of another collection to each group"; refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with_lookup: Option<serde_json::Value>,
+    /// Qdrant's shard selection; refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_key: Option<serde_json::Value>,
 }
 
 impl SearchGroupsRequest {
+    /// Refuse the Qdrant fields rro recognises but does not implement.
+    pub fn check_supported(&self) -> Result<(), StorageError> {
+        refuse_shard_key(&self.shard_key)?;
+        refuse_if_set(
+            &self.with_lookup,
+            "with_lookup",
+            "groups carry only their hits",
+        )?;
+        check_params(self.params.as_ref())
+    }
+
     /// The `limit` best groups by `group_by`, `group_size` hits each.
     pub fn new(
         vector: impl Into<NamedVectorStruct>,
@@ -330,6 +478,8 @@ impl SearchGroupsRequest {
             group_by: group_by.into(),
             group_size,
             limit,
+            with_lookup: None,
+            shard_key: None,
         }
     }
 

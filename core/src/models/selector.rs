@@ -4,6 +4,7 @@
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 
+use super::point::refuse_write_field;
 use super::{Filter, Payload, PointId};
 
 /// Which part of the payload to return: `true` / `false`, a list of keys to include
@@ -71,18 +72,29 @@ impl<'de> Deserialize<'de> for WithPayloadSelector {
             include: Option<Vec<String>>,
             exclude: Option<Vec<String>>,
         }
-        #[derive(Deserialize)]
-        #[serde(untagged)]
         enum Raw {
             Bool(bool),
             List(Vec<String>),
             Object(Either),
         }
-        let raw = Raw::deserialize(deserializer).map_err(|_| {
+        let shape = || {
             de::Error::custom(
                 "with_payload is true, false, a list of keys, {\"include\": [..]} or {\"exclude\": [..]}",
             )
-        })?;
+        };
+        // Read as a value first, so that an object's own error (an unknown field, named) is
+        // reported instead of an untagged enum's "matched no variant".
+        let raw = match serde_json::Value::deserialize(deserializer)? {
+            serde_json::Value::Bool(yes) => Raw::Bool(yes),
+            value @ serde_json::Value::Array(_) => {
+                Raw::List(serde_json::from_value(value).map_err(|_| shape())?)
+            }
+            value @ serde_json::Value::Object(_) => Raw::Object(
+                serde_json::from_value(value)
+                    .map_err(|e| de::Error::custom(format!("with_payload: {e}")))?,
+            ),
+            _ => return Err(shape()),
+        };
         Ok(match raw {
             Raw::Bool(yes) => WithPayloadSelector::Enable(yes),
             Raw::List(keys) => WithPayloadSelector::Include(keys),
@@ -173,8 +185,11 @@ impl<'de> Deserialize<'de> for PointsSelector {
             points: Option<Vec<PointId>>,
             #[serde(default)]
             filter: Option<Filter>,
+            #[serde(default)]
+            shard_key: Option<serde_json::Value>,
         }
         let raw = Raw::deserialize(deserializer)?;
+        refuse_write_field("shard_key", &raw.shard_key)?;
         SelectorFields {
             points: raw.points,
             filter: raw.filter,
@@ -244,8 +259,11 @@ impl<'de> Deserialize<'de> for SetPayload {
             filter: Option<Filter>,
             #[serde(default)]
             key: Option<String>,
+            #[serde(default)]
+            shard_key: Option<serde_json::Value>,
         }
         let raw = Raw::deserialize(deserializer)?;
+        refuse_write_field("shard_key", &raw.shard_key)?;
         Ok(SetPayload {
             payload: raw.payload,
             selector: SelectorFields {
@@ -307,8 +325,11 @@ impl<'de> Deserialize<'de> for DeletePayload {
             points: Option<Vec<PointId>>,
             #[serde(default)]
             filter: Option<Filter>,
+            #[serde(default)]
+            shard_key: Option<serde_json::Value>,
         }
         let raw = Raw::deserialize(deserializer)?;
+        refuse_write_field("shard_key", &raw.shard_key)?;
         Ok(DeletePayload {
             keys: raw.keys,
             selector: SelectorFields {

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 
+use super::point::refuse_write_field;
 use super::selector::SelectorFields;
 use super::{Filter, PointId, PointsSelector, VectorParams};
 
@@ -233,21 +234,27 @@ impl<'de> Deserialize<'de> for NamedVectorStruct {
             name: String,
             vector: Vec<f32>,
         }
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Default(Vec<f32>),
-            Named(Named),
-        }
-        match Raw::deserialize(deserializer) {
-            Ok(Raw::Default(v)) => Ok(NamedVectorStruct::Default(v)),
-            Ok(Raw::Named(n)) => Ok(NamedVectorStruct::Named {
-                name: n.name,
-                vector: n.vector,
-            }),
-            Err(_) => Err(de::Error::custom(
+        // Read as a value first, so that an object's own error (an unknown field, named) is
+        // reported instead of an untagged enum's "matched no variant".
+        let value = serde_json::Value::deserialize(deserializer)?;
+        let shape = || {
+            de::Error::custom(
                 "the query vector is a list of numbers or {\"name\": .., \"vector\": [..]}",
-            )),
+            )
+        };
+        match value {
+            serde_json::Value::Array(_) => serde_json::from_value(value)
+                .map(NamedVectorStruct::Default)
+                .map_err(|_| shape()),
+            serde_json::Value::Object(_) => {
+                let n: Named = serde_json::from_value(value)
+                    .map_err(|e| de::Error::custom(format!("query vector: {e}")))?;
+                Ok(NamedVectorStruct::Named {
+                    name: n.name,
+                    vector: n.vector,
+                })
+            }
+            _ => Err(shape()),
         }
     }
 }
@@ -285,6 +292,7 @@ impl WithVectorSelector {
 
 /// One point's new vectors: `{"id": 1, "vector": {"image": [..]}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PointVectors {
     /// The point.
     pub id: PointId,
@@ -293,10 +301,29 @@ pub struct PointVectors {
 }
 
 /// Body of `PUT /collections/{name}/points/vectors`: `{"points": [{"id": 1, "vector": ..}]}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Qdrant's `shard_key` and `update_filter` are refused when parsed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UpdateVectors {
     /// The points and their new vectors; missing points are ignored.
     pub points: Vec<PointVectors>,
+}
+
+impl<'de> Deserialize<'de> for UpdateVectors {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            points: Vec<PointVectors>,
+            #[serde(default)]
+            shard_key: Option<serde_json::Value>,
+            #[serde(default)]
+            update_filter: Option<serde_json::Value>,
+        }
+        let raw = Raw::deserialize(deserializer)?;
+        refuse_write_field("shard_key", &raw.shard_key)?;
+        refuse_write_field("update_filter", &raw.update_filter)?;
+        Ok(UpdateVectors { points: raw.points })
+    }
 }
 
 /// Body of `POST /collections/{name}/points/vectors/delete`:
@@ -348,8 +375,11 @@ impl<'de> Deserialize<'de> for DeleteVectors {
             points: Option<Vec<PointId>>,
             #[serde(default)]
             filter: Option<Filter>,
+            #[serde(default)]
+            shard_key: Option<serde_json::Value>,
         }
         let raw = Raw::deserialize(deserializer)?;
+        refuse_write_field("shard_key", &raw.shard_key)?;
         Ok(DeleteVectors {
             vector: raw.vector,
             selector: SelectorFields {

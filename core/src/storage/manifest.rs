@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::checked;
 use crate::error::StorageError;
-use crate::models::{HnswConfig, OptimizersConfig, VectorsConfig};
+use crate::models::{ClusterParams, HnswConfig, OptimizersConfig, VectorsConfig, WalConfig};
 
 const MAGIC: [u8; 8] = *b"RROMAN\0\0";
 const VERSION: u32 = 1;
@@ -33,6 +33,13 @@ pub(crate) struct Manifest {
     /// Its optimizer thresholds.
     #[serde(default)]
     pub(crate) optimizers_config: OptimizersConfig,
+    /// Qdrant's cluster settings as given at creation, kept only to report them back (absent
+    /// when none were given, and in manifests written before they were kept).
+    #[serde(default, skip_serializing_if = "ClusterParams::is_empty")]
+    pub(crate) cluster: ClusterParams,
+    /// Qdrant's log settings as given at creation, kept only to report them back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) wal_config: Option<WalConfig>,
     /// Every write operation up to this number is in the segments; the log is replayed from
     /// the next one.
     pub(crate) applied_op: u64,
@@ -113,5 +120,39 @@ impl Manifest {
         serde_json::from_slice(&data).map_err(|e| {
             StorageError::corrupted(&path, checked::HEADER_LEN as u64, format!("bad JSON: {e}"))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A manifest written before Qdrant's cluster and log settings were kept still loads,
+    /// with none of them set, and one with them keeps them through a write and read.
+    #[test]
+    fn cluster_settings_are_optional_and_kept() {
+        let old = br#"{"params": {"size": 4, "distance": "Dot"}, "applied_op": 7,
+            "next_segment_id": 2, "segments": []}"#;
+        let manifest: Manifest = serde_json::from_slice(old).unwrap();
+        assert!(manifest.cluster.is_empty());
+        assert_eq!(manifest.wal_config, None);
+        assert_eq!(manifest.applied_op, 7);
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut kept = manifest.clone();
+        kept.cluster.shard_number = Some(6);
+        kept.cluster.on_disk_payload = Some(true);
+        kept.wal_config = Some(WalConfig {
+            wal_capacity_mb: Some(32),
+            ..WalConfig::default()
+        });
+        kept.write(dir.path()).unwrap();
+        assert_eq!(Manifest::read(dir.path()).unwrap(), kept);
+        // Nothing is written for settings that were not given.
+        let json = String::from_utf8(manifest.to_json().unwrap()).unwrap();
+        assert!(
+            !json.contains("cluster") && !json.contains("wal_config"),
+            "{json}"
+        );
     }
 }

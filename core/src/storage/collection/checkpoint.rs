@@ -86,6 +86,8 @@ impl Collection {
                 params: self.config.clone(),
                 hnsw_config: self.hnsw,
                 optimizers_config: self.optimizers,
+                cluster: self.cluster,
+                wal_config: self.wal_config,
                 applied_op: applied,
                 next_segment_id: state.next_segment_id,
                 segments: entries,

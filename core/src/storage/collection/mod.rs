@@ -54,8 +54,9 @@ use super::{read, write};
 use crate::config::{Durability, OnCorruption};
 use crate::error::StorageError;
 use crate::models::{
-    CollectionConfig, CollectionInfo, CollectionParams, CollectionStatus, HnswConfig,
-    OptimizationProgress, OptimizerStatus, OptimizersConfig, PointId, VectorsConfig,
+    ClusterParams, CollectionConfig, CollectionInfo, CollectionParams, CollectionStatus,
+    HnswConfig, OptimizationProgress, OptimizerStatus, OptimizersConfig, PointId,
+    VectorsConfig, WalConfig,
 };
 
 mod checkpoint;
@@ -144,6 +145,9 @@ pub struct Collection {
     spaces: Spaces,
     hnsw: HnswConfig,
     optimizers: OptimizersConfig,
+    /// Qdrant settings kept only to report them back in [`Collection::info`].
+    cluster: ClusterParams,
+    wal_config: Option<WalConfig>,
     /// Floats per stored row (the vector size, without named vectors).
     dim: usize,
     dir: Option<PathBuf>,
@@ -242,9 +246,11 @@ impl Collection {
             config: CollectionConfig {
                 params: CollectionParams {
                     vectors: self.config.clone(),
+                    cluster: self.cluster,
                 },
                 hnsw_config: self.hnsw,
                 optimizer_config: self.optimizers,
+                wal_config: self.wal_config,
             },
         }
     }

@@ -28,6 +28,7 @@ use crate::storage::wal_mark::MARK_FILE;
 
 /// Check the index and optimizer settings of a new collection.
 fn check_config(create: &CreateCollection) -> Result<Spaces, StorageError> {
+    create.check_supported()?;
     let spaces = Spaces::new(&create.vectors)?;
     let bad = |why: String| Err(StorageError::BadRequest(why));
     if let Some(hnsw) = &create.hnsw_config {
@@ -60,6 +61,8 @@ fn check_config(create: &CreateCollection) -> Result<Spaces, StorageError> {
 
 fn empty_manifest(create: CreateCollection) -> Manifest {
     Manifest {
+        cluster: create.cluster_params(),
+        wal_config: create.wal_config,
         params: create.vectors,
         hnsw_config: create.hnsw_config.unwrap_or_default(),
         optimizers_config: create.optimizers_config.unwrap_or_default(),
@@ -233,6 +236,8 @@ impl Collection {
             spaces,
             hnsw: manifest.hnsw_config,
             optimizers: manifest.optimizers_config,
+            cluster: manifest.cluster,
+            wal_config: manifest.wal_config,
             dir,
             options,
             state: RwLock::new(state),

@@ -239,7 +239,8 @@ impl Collection {
         request: &CreateFieldIndex,
     ) -> Result<UpdateResult, StorageError> {
         check_key("field_name", &request.field_name)?;
-        let kind = request.field_schema.0;
+        request.check_supported()?;
+        let kind = request.field_schema.kind;
         self.change_schema(|schema| {
             schema.insert(request.field_name.clone(), kind);
         })

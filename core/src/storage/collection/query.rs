@@ -20,9 +20,9 @@ use super::{read, Collection, Loc, State};
 use crate::error::StorageError;
 use crate::models::{
     Condition, CountRequest, Direction, Filter, GetPoints, GroupId, GroupsResult, Match,
-    OrderValue, PayloadSchemaType, PointGroup, PointId, RecommendExample, RecommendRequest,
-    RecommendStrategy, Record, ScoredPoint, ScrollRequest, ScrollResult, SearchGroupsRequest,
-    SearchRequest, StartFrom, WithPayloadSelector, DEFAULT_SCROLL_LIMIT,
+    OrderValue, PayloadSchemaType, PointGroup, PointId, RecommendExample, RecommendRequest, Record,
+    ScoredPoint, ScrollRequest, ScrollResult, SearchGroupsRequest, SearchRequest, StartFrom,
+    WithPayloadSelector, DEFAULT_SCROLL_LIMIT,
 };
 use crate::models::{NamedVectorStruct, WithVectorSelector};
 use crate::storage::distance::{graph_distance, score_from_graph, Order};
@@ -197,6 +197,7 @@ impl Collection {
     /// Number of live points the request's filter matches (all of them without a filter);
     /// always exact.
     pub fn count_filtered(&self, request: &CountRequest) -> Result<u64, StorageError> {
+        request.check_supported()?;
         check_filter(request.filter.as_ref())?;
         let state = read(&self.state);
         let Some(filter) = &request.filter else {
@@ -217,6 +218,7 @@ impl Collection {
     /// One page of the points the filter matches, in id order from `offset` (inclusive), or
     /// ordered by an indexed payload field with `order_by`.
     pub fn scroll(&self, request: &ScrollRequest) -> Result<ScrollResult, StorageError> {
+        request.check_supported()?;
         check_filter(request.filter.as_ref())?;
         let limit = request.limit.unwrap_or(DEFAULT_SCROLL_LIMIT);
         if limit == 0 {
@@ -422,6 +424,7 @@ impl Collection {
         request: &SearchRequest,
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Option<Vec<ScoredPoint>>, StorageError> {
+        request.check_supported()?;
         let space = self.spaces.get(request.vector.name())?;
         let query = self.spaces.query(space, request.vector.vector())?;
         check_filter(request.filter.as_ref())?;
@@ -638,16 +641,14 @@ impl Collection {
         request: &RecommendRequest,
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Option<Vec<ScoredPoint>>, StorageError> {
+        // Before anything else: `lookup_from` names where example ids live, so an answer
+        // from this collection would be a wrong answer.
+        request.check_supported()?;
         // Checked before the filter is cloned below.
         check_filter(request.filter.as_ref())?;
         if request.positive.is_empty() {
             return Err(StorageError::BadRequest(
                 "recommend needs at least one positive example".into(),
-            ));
-        }
-        if request.strategy == Some(RecommendStrategy::BestScore) {
-            return Err(StorageError::BadRequest(
-                "recommend strategy best_score is not supported; use average_vector".into(),
             ));
         }
         let space = self.spaces.get(request.using.as_deref().unwrap_or(""))?;
@@ -719,6 +720,7 @@ impl Collection {
             with_vector: request.with_vector.clone(),
             score_threshold: request.score_threshold,
             params: request.params,
+            shard_key: None,
         };
         self.search(&search, cancelled)
     }
@@ -731,6 +733,7 @@ impl Collection {
         request: &SearchGroupsRequest,
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Option<GroupsResult>, StorageError> {
+        request.check_supported()?;
         // Checked before the filter is cloned below.
         check_filter(request.filter.as_ref())?;
         if request.group_size == 0 || request.limit == 0 {
@@ -765,6 +768,7 @@ impl Collection {
                 with_vector: request.with_vector.clone(),
                 score_threshold: request.score_threshold,
                 params: request.params,
+                shard_key: None,
             };
             let Some(hits) = self.search(&search, cancelled)? else {
                 return Ok(None);
