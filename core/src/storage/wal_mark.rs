@@ -33,7 +33,7 @@
 //! damage, not a crash in the middle of creating it.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::checked::sync_dir;
@@ -138,7 +138,7 @@ pub(crate) enum Found {
 /// Read the mark at `path`. Only an I/O error other than "not found" and a newer format
 /// version are errors; damage is [`Found::Damaged`], for the caller's policy to judge.
 pub(crate) fn read(path: &Path) -> Result<Found, StorageError> {
-    let bytes = match fs::read(path) {
+    let bytes = match read_head(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Absent),
         Err(e) => return Err(StorageError::io(path, &e)),
@@ -170,6 +170,16 @@ pub(crate) fn read(path: &Path) -> Result<Found, StorageError> {
             ),
         )),
     })
+}
+
+/// The first [`FILE_LEN`] bytes of `path`: whatever else a damaged file holds is never read,
+/// so its length cannot cause a large allocation.
+fn read_head(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(FILE_LEN);
+    File::open(path)?
+        .take(FILE_LEN as u64)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// An open mark file, written after each sync of the log.
@@ -213,9 +223,8 @@ impl WalMark {
             .write(true)
             .open(path)
             .map_err(|e| StorageError::io(path, &e))?;
-        // The slot last written is unknown without its seq; starting above both old seqs
-        // would need it, so read it back.
-        let bytes = fs::read(path).map_err(|e| StorageError::io(path, &e))?;
+        // The next write must go above both slots' seqs, so read them back.
+        let bytes = read_head(path).map_err(|e| StorageError::io(path, &e))?;
         let mut seq = 0;
         for index in 0..2 {
             let at = index * SLOT_LEN;
