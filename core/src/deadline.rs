@@ -1,13 +1,21 @@
-//! Request deadlines without a timer per request.
+//! Request deadlines without a timer per request, kept by a thread that runs no user work.
 //!
 //! Every client call has a timeout, but almost every call finishes long before it. Arming a
 //! runtime timer per call costs a wake-up of the timer's thread on both backends (tokio unparks
 //! the driver when the wheel was empty, async-io writes to its eventfd on every insert) — on a
 //! virtual machine that alone is a large part of a round trip. Instead each call registers its
 //! deadline here (a map insert under an uncontended lock, removed when the call ends), and one
-//! watchdog task on the general pool sleeps on the backend's timer until the earliest deadline.
-//! Calls with the same timeout register ever-later deadlines, so the watchdog is re-armed only
-//! when a call asks for an earlier one.
+//! watchdog thread per instance waits on a condition variable until the earliest deadline.
+//! Calls with the same timeout register ever-later deadlines, so the watchdog is woken early
+//! only when a call asks for an earlier one.
+//!
+//! # Why a thread of its own
+//! The watchdog used to be a task on the general pool, sleeping on the backend's timer. A
+//! request blocked in a system call (`recover_snapshot` reading a FIFO) occupies a pool thread;
+//! on tokio the timer is driven only by a parked worker of that runtime, and a task woken
+//! there can sit in the blocked worker's queue, so on an otherwise idle instance a 3 s
+//! deadline fired after 25 s. A deadline must not depend on the pools having a free thread:
+//! this thread only ever waits and wakes wakers, so it is always free.
 //!
 //! Once the instance is torn down the watchdog is gone; [`Deadlines::close`] wakes every
 //! pending deadline, which from then on sleeps on the backend's timer directly.
@@ -15,14 +23,12 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use futures::task::AtomicWaker;
-
-use crate::runtime::{BoxFuture, Spawner};
+use crate::runtime::{mark_rro_thread, BoxFuture, Spawner};
 
 /// Key of a registered deadline: when, plus a sequence number to tell equal instants apart.
 type Key = (Instant, u64);
@@ -39,20 +45,30 @@ struct State {
 /// The deadlines of one instance's pending calls, and the watchdog that fires them.
 pub(crate) struct Deadlines {
     state: Mutex<State>,
-    /// Wakes the watchdog when a deadline earlier than its alarm arrives.
-    watchdog: AtomicWaker,
-    rearm: AtomicBool,
+    /// Wakes the watchdog when a deadline earlier than its alarm arrives, or at close.
+    alarm: Condvar,
     spawner: Arc<dyn Spawner>,
 }
 
 impl Deadlines {
-    pub(crate) fn new(spawner: Arc<dyn Spawner>) -> Arc<Self> {
-        Arc::new(Deadlines {
+    /// Start the watchdog thread, named `thread_name`; join it after [`close`](Self::close).
+    pub(crate) fn start(
+        spawner: Arc<dyn Spawner>,
+        thread_name: String,
+    ) -> std::io::Result<(Arc<Self>, JoinHandle<()>)> {
+        let deadlines = Arc::new(Deadlines {
             state: Mutex::default(),
-            watchdog: AtomicWaker::new(),
-            rearm: AtomicBool::new(false),
+            alarm: Condvar::new(),
             spawner,
-        })
+        });
+        let watched = deadlines.clone();
+        let thread = std::thread::Builder::new()
+            .name(thread_name)
+            .spawn(move || {
+                mark_rro_thread();
+                watched.watch();
+            })?;
+        Ok((deadlines, thread))
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -61,59 +77,63 @@ impl Deadlines {
 
     /// A future that completes `duration` from now.
     pub(crate) fn after(self: &Arc<Self>, duration: Duration) -> Deadline {
+        self.at(Instant::now() + duration)
+    }
+
+    /// A future that completes at `at`.
+    pub(crate) fn at(self: &Arc<Self>, at: Instant) -> Deadline {
         Deadline {
             deadlines: self.clone(),
-            at: Instant::now() + duration,
+            at,
             key: None,
             fallback: None,
         }
     }
 
-    /// The watchdog: fires due deadlines, then sleeps until the next one. Runs until the pool
-    /// it was spawned on is torn down.
-    pub(crate) async fn watch(self: Arc<Self>) {
-        loop {
+    /// The watchdog: fires due deadlines, then waits until the next one or an earlier one
+    /// arrives. Returns at [`close`](Self::close).
+    fn watch(&self) {
+        let mut due = Vec::new();
+        let mut state = self.lock();
+        while !state.closed {
             let now = Instant::now();
-            let next = {
-                let mut state = self.lock();
-                while let Some(entry) = state.pending.first_entry() {
-                    if entry.key().0 > now {
-                        break;
-                    }
-                    entry.remove().wake();
+            while let Some(entry) = state.pending.first_entry() {
+                if entry.key().0 > now {
+                    break;
                 }
-                let next = state.pending.first_key_value().map(|((at, _), _)| *at);
-                state.armed_until = next;
-                next
-            };
-            let rearmed = futures::future::poll_fn(|cx| {
-                self.watchdog.register(cx.waker());
-                if self.rearm.swap(false, Ordering::AcqRel) {
-                    Poll::Ready(())
-                } else {
-                    Poll::Pending
-                }
-            });
-            match next {
-                Some(at) => {
-                    let alarm = self
-                        .spawner
-                        .sleep(at.saturating_duration_since(Instant::now()));
-                    futures::future::select(alarm, std::pin::pin!(rearmed)).await;
-                }
-                None => rearmed.await,
+                due.push(entry.remove());
             }
+            let next = state.pending.first_key_value().map(|((at, _), _)| *at);
+            state.armed_until = next;
+            if !due.is_empty() {
+                // Woken outside the lock: a waker may run its executor's code.
+                drop(state);
+                due.drain(..).for_each(Waker::wake);
+                state = self.lock();
+                continue;
+            }
+            state = match next {
+                Some(at) => {
+                    let wait = at.saturating_duration_since(now);
+                    self.alarm
+                        .wait_timeout(state, wait)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
+                }
+                None => self.alarm.wait(state).unwrap_or_else(|p| p.into_inner()),
+            };
         }
     }
 
-    /// The watchdog is gone for good: wake every pending deadline so it switches to a timer of
-    /// its own.
+    /// The watchdog is gone for good: stop its thread and wake every pending deadline so it
+    /// switches to a timer of its own.
     pub(crate) fn close(&self) {
         let pending = {
             let mut state = self.lock();
             state.closed = true;
             std::mem::take(&mut state.pending)
         };
+        self.alarm.notify_all();
         pending.into_values().for_each(Waker::wake);
     }
 }
@@ -150,7 +170,8 @@ impl Future for Deadline {
         match this.key {
             Some(key) => match state.pending.get_mut(&key) {
                 Some(waker) => waker.clone_from(cx.waker()),
-                // Woken by the watchdog a little early (timer rounding): register again.
+                // Polled again after the watchdog took it (a spurious wake-up of the caller's
+                // executor raced the firing): register again.
                 None => {
                     state.pending.insert(key, cx.waker().clone());
                 }
@@ -163,8 +184,7 @@ impl Future for Deadline {
                 if state.armed_until.is_none_or(|armed| this.at < armed) {
                     state.armed_until = Some(this.at);
                     drop(state);
-                    this.deadlines.rearm.store(true, Ordering::Release);
-                    this.deadlines.watchdog.wake();
+                    this.deadlines.alarm.notify_one();
                 }
             }
         }

@@ -9,10 +9,18 @@
 //! 3. It waits for in-flight requests until the shutdown deadline, flushes storage on the
 //!    update pool, leaves the async context, and tears the pools down on this thread.
 //! 4. It publishes a [`ShutdownReport`] and the thread ends.
+//!
+//! # Work left at the deadline
+//! Whatever has not finished when the shutdown deadline passes is abandoned, whatever the
+//! pools do: the loop keeps a weak handle on the reply of every request it spawned and drops
+//! the replies still pending, so their callers get [`RroError::ChannelClosed`] at once rather
+//! than their own timeout; a queued request finds its reply gone and returns unexecuted, and a
+//! running search sees it as cancellation and stops at its next check. The data directory is
+//! released at teardown even if a request is stuck (see `gate.rs`).
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use async_channel::{Receiver, TryRecvError};
@@ -22,12 +30,15 @@ use futures::FutureExt;
 use crate::config::Config;
 use crate::deadline::Deadlines;
 use crate::error::RroError;
+use crate::gate::StorageGate;
 use crate::handler::{handle, HandlerContext};
 use crate::optimizer::Optimizer;
-use crate::protocol::Message;
 #[cfg(feature = "test-requests")]
-use crate::protocol::{Request, Response};
-use crate::runtime::{mark_rro_thread, timeout, Backend, IdleSpin, Pool, PoolsReport, Spawner};
+use crate::protocol::Response;
+use crate::protocol::{
+    AdminRequest, CollectionRequest, Message, PointsRequest, Request, SnapshotRequest,
+};
+use crate::runtime::{mark_rro_thread, race, Backend, IdleSpin, Pool, PoolsReport, Spawner};
 use crate::storage::TableOfContent;
 
 /// What shutdown achieved.
@@ -40,6 +51,11 @@ pub struct ShutdownReport {
     pub flush_error: Option<RroError>,
     /// Pool threads still running at the deadline (left detached).
     pub threads_left_running: usize,
+    /// Writes still running at the deadline (stuck in a system call, say). The data directory
+    /// stays locked until the last of them ends, so that none can write into a directory
+    /// another instance has opened meanwhile; with none, the directory is released before
+    /// `shutdown()` returns.
+    pub writes_left_running: usize,
     /// Time from the shutdown request to the end of the teardown.
     pub elapsed: Duration,
 }
@@ -47,7 +63,10 @@ pub struct ShutdownReport {
 impl ShutdownReport {
     /// Whether everything finished in time: no abandoned request, flushed, every thread joined.
     pub fn is_clean(&self) -> bool {
-        self.requests_abandoned == 0 && self.flush_error.is_none() && self.threads_left_running == 0
+        self.requests_abandoned == 0
+            && self.flush_error.is_none()
+            && self.threads_left_running == 0
+            && self.writes_left_running == 0
     }
 }
 
@@ -55,6 +74,10 @@ impl ShutdownReport {
 /// its next await point, which takes microseconds; only a thread stuck in blocking code uses
 /// up this grace, and is then left detached.
 pub(crate) const POOL_TEARDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// Time the pools get to stop even when a stuck writer used up the grace: threads that are
+/// free stop in microseconds, and should be joined rather than reported as left running.
+const POOL_STOP_MIN: Duration = Duration::from_millis(100);
 
 const STARTING: u8 = 0;
 const RUNNING: u8 = 1;
@@ -149,14 +172,25 @@ pub(crate) async fn start(
                     return;
                 }
             };
-            let deadlines = Deadlines::new(runtime.clone());
-            runtime.spawn(Pool::General, Box::pin(deadlines.clone().watch()));
+            let timer_name = format!("{}-timer", pool_config.thread_prefix);
+            let (deadlines, watchdog) = match Deadlines::start(runtime.clone(), timer_name) {
+                Ok(started) => started,
+                Err(error) => {
+                    runtime.shutdown(Instant::now() + POOL_TEARDOWN_GRACE);
+                    let _ = ready_tx.send(Err(RroError::Startup(format!(
+                        "cannot spawn the deadline thread: {error}"
+                    ))));
+                    return;
+                }
+            };
+            let gate = StorageGate::new(toc.clone());
             if let Some(interval) = toc.flush_interval() {
                 runtime.spawn(
                     Pool::General,
                     Box::pin(flush_periodically(
                         toc.clone(),
                         runtime.clone(),
+                        gate.clone(),
                         interval,
                         thread_status.clone(),
                     )),
@@ -172,7 +206,8 @@ pub(crate) async fn start(
                 // The opener gave up waiting; nobody can reach this instance.
                 queue.close();
             }
-            let optimizer = Optimizer::new(runtime.clone(), pool_config.update_threads);
+            let optimizer =
+                Optimizer::new(runtime.clone(), gate.clone(), pool_config.update_threads);
             // Opening may find work left over: unindexed segments of a crash mid-build.
             for collection in toc.all() {
                 optimizer.kick(&collection);
@@ -184,17 +219,25 @@ pub(crate) async fn start(
                 queue: queue.clone(),
                 optimizer,
             });
+            let instance = Instance {
+                context,
+                gate: gate.clone(),
+                deadlines: deadlines.clone(),
+            };
             let mut drained = None;
             runtime.block_on(Box::pin(async {
-                drained = Some(serve(&context, queue, idle_spin, pace, &thread_status).await);
+                drained = Some(serve(&instance, queue, idle_spin, pace, &thread_status).await);
             }));
             let drained =
                 drained.unwrap_or_else(|| Drained::failed("the instance loop did not finish"));
-            let pools =
-                runtime.shutdown(drained.deadline.max(Instant::now()) + POOL_TEARDOWN_GRACE);
+            let teardown = drained.deadline.max(Instant::now()) + POOL_TEARDOWN_GRACE;
+            // Writers finish on live pools; then the directory is let go before the report.
+            let writes_left_running = gate.close(teardown);
+            let pools = runtime.shutdown(teardown.max(Instant::now() + POOL_STOP_MIN));
             deadlines.close();
+            let _ = watchdog.join();
             thread_status.advance(STOPPED);
-            let _ = report_tx.send(drained.into_report(pools));
+            let _ = report_tx.send(drained.into_report(pools, writes_left_running));
         })
         .map_err(|e| RroError::Startup(format!("cannot spawn the instance thread: {e}")))?;
 
@@ -254,6 +297,7 @@ fn open_storage(
 async fn flush_periodically(
     toc: Arc<TableOfContent>,
     runtime: Arc<dyn Spawner>,
+    gate: Arc<StorageGate>,
     interval: Duration,
     status: Arc<Status>,
 ) {
@@ -263,18 +307,25 @@ async fn flush_periodically(
         if !status.is_running() {
             return;
         }
+        let Some(writing) = gate.enter() else {
+            return;
+        };
         if let Err(error) = toc.sync_logs() {
             log::error!("syncing the write-ahead log failed: {error}");
         }
+        drop(writing);
         // Checkpoints write segments: update-pool work, and never two at once.
         if !checkpointing.swap(true, Ordering::AcqRel) {
             let toc = toc.clone();
             let checkpointing = checkpointing.clone();
+            let gate = gate.clone();
             runtime.spawn(
                 Pool::Update,
                 Box::pin(async move {
-                    if let Err(error) = toc.checkpoint_large_logs() {
-                        log::error!("background checkpoint failed: {error}");
+                    if let Some(_writing) = gate.enter() {
+                        if let Err(error) = toc.checkpoint_large_logs() {
+                            log::error!("background checkpoint failed: {error}");
+                        }
                     }
                     checkpointing.store(false, Ordering::Release);
                 }),
@@ -302,27 +353,37 @@ impl Drained {
         }
     }
 
-    fn into_report(self, pools: PoolsReport) -> ShutdownReport {
+    fn into_report(self, pools: PoolsReport, writes_left_running: usize) -> ShutdownReport {
         ShutdownReport {
             requests_abandoned: self.requests_abandoned,
             flush_error: self.flush_error,
             threads_left_running: pools.threads_left_running,
+            writes_left_running,
             elapsed: self.started.elapsed(),
         }
     }
 }
 
+/// What the instance loop works with, beyond the handlers' context.
+struct Instance {
+    context: Arc<HandlerContext>,
+    gate: Arc<StorageGate>,
+    deadlines: Arc<Deadlines>,
+}
+
 /// The instance loop proper: serve until the queue is closed and empty, then drain and flush.
 async fn serve(
-    context: &Arc<HandlerContext>,
+    instance: &Instance,
     queue: Receiver<Message>,
     idle_spin: Duration,
     pools_pace: Arc<crate::runtime::SpinPace>,
     status: &Status,
 ) -> Drained {
+    let context = &instance.context;
     // Every spawned request holds a clone of `in_flight`; the receiver sees the channel close
     // once the last one is dropped, which is how shutdown waits for in-flight work.
     let (in_flight, all_done) = async_channel::bounded::<()>(1);
+    let mut replies = PendingReplies::default();
     let mut pace = Pace::new(idle_spin, pools_pace);
     while let Some(message) = next_message(&queue, &mut pace).await {
         #[cfg(feature = "test-requests")]
@@ -338,7 +399,7 @@ async fn serve(
                 reply: message.reply,
             },
         };
-        dispatch(context, message, in_flight.clone());
+        dispatch(instance, &mut replies, message, in_flight.clone());
     }
     status.advance(STOPPING);
     // Builds stop at their next yield, and callers waiting for an index get their answer.
@@ -347,23 +408,29 @@ async fn serve(
     let deadline = started + status.shutdown_timeout();
     drop(in_flight);
 
-    let remaining = deadline.saturating_duration_since(Instant::now());
-    let runtime = &*context.runtime;
-    let requests_abandoned = match timeout(runtime, remaining, all_done.recv()).await {
+    // The watchdog's timer, not the pools': a pool whose threads are all stuck must not hold
+    // shutdown up.
+    let requests_abandoned = match race(all_done.recv(), instance.deadlines.at(deadline)).await {
         Ok(_) => 0,
         Err(_) => all_done.sender_count(),
     };
+    // Nothing started from here on answers; callers hear at once that the instance is gone.
+    replies.abandon_all();
 
     let toc = context.toc.clone();
+    let gate = instance.gate.clone();
     let (flushed_tx, flushed_rx) = oneshot::channel();
-    runtime.spawn(
+    context.runtime.spawn(
         Pool::Update,
         Box::pin(async move {
-            let _ = flushed_tx.send(toc.flush());
+            // Skipped if it starts only after the teardown closed the gate.
+            if let Some(_writing) = gate.enter() {
+                let _ = flushed_tx.send(toc.flush());
+            }
         }),
     );
     let remaining = deadline.saturating_duration_since(Instant::now());
-    let flush_error = match timeout(runtime, remaining, flushed_rx).await {
+    let flush_error = match race(flushed_rx, instance.deadlines.at(deadline)).await {
         Ok(Ok(Ok(()))) => None,
         Ok(Ok(Err(error))) => Some(error.into()),
         Ok(Err(_)) => Some(RroError::Internal("the flush task was dropped".into())),
@@ -375,6 +442,120 @@ async fn serve(
         requests_abandoned,
         flush_error,
     }
+}
+
+/// A request's reply channel, shared by its task and (weakly) by the instance loop, which
+/// drops it unanswered at the shutdown deadline.
+struct ReplySlot<T> {
+    sender: Mutex<Option<oneshot::Sender<T>>>,
+    /// The task waiting in [`ReplySlot::poll_cancelled`]: dropping our own sender does not
+    /// wake it (a oneshot wakes only the other side), so abandoning does.
+    task: futures::task::AtomicWaker,
+}
+
+impl<T> ReplySlot<T> {
+    fn new(sender: oneshot::Sender<T>) -> Self {
+        ReplySlot {
+            sender: Mutex::new(Some(sender)),
+            task: futures::task::AtomicWaker::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<oneshot::Sender<T>>> {
+        self.sender.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The reply, unless the instance already dropped it.
+    fn take(&self) -> Option<oneshot::Sender<T>> {
+        self.lock().take()
+    }
+
+    /// Whether nobody wants the answer any more: the caller gave up, or the instance did.
+    fn cancelled(&self) -> bool {
+        self.lock()
+            .as_ref()
+            .is_none_or(oneshot::Sender::is_canceled)
+    }
+
+    /// Ready once the caller gives up (or the instance has already dropped the reply).
+    fn poll_cancelled(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        self.task.register(cx.waker());
+        match self.lock().as_mut() {
+            Some(sender) => sender.poll_canceled(cx),
+            None => std::task::Poll::Ready(()),
+        }
+    }
+}
+
+/// The part of a [`ReplySlot`] the instance loop needs, without naming the reply's type.
+trait Abandon: Send + Sync {
+    /// Drop the reply unanswered: the caller gets `ChannelClosed`.
+    fn abandon(&self);
+}
+
+impl<T: Send> Abandon for ReplySlot<T> {
+    fn abandon(&self) {
+        drop(self.take());
+        self.task.wake();
+    }
+}
+
+/// Weak handles on the replies of every spawned request that may still be pending. Only the
+/// instance thread touches it, so recording a request costs a push, no lock; finished requests
+/// are pruned whenever the list has doubled.
+#[derive(Default)]
+struct PendingReplies {
+    replies: Vec<Weak<dyn Abandon>>,
+    prune_at: usize,
+}
+
+impl PendingReplies {
+    fn record(&mut self, reply: Weak<dyn Abandon>) {
+        if self.replies.len() >= self.prune_at {
+            self.replies.retain(|reply| reply.strong_count() > 0);
+            self.prune_at = (2 * self.replies.len()).max(1024);
+        }
+        self.replies.push(reply);
+    }
+
+    fn abandon_all(&mut self) {
+        for reply in self.replies.drain(..) {
+            if let Some(reply) = reply.upgrade() {
+                reply.abandon();
+            }
+        }
+    }
+}
+
+/// Whether `request` may change the data directory. Those run inside the storage gate (see
+/// `gate.rs`); anything not known to be read-only counts as a write.
+fn may_write(request: &Request) -> bool {
+    match request {
+        // Sleeps and panics, which touch no storage.
+        #[cfg(feature = "test-requests")]
+        Request::Test(_) => false,
+        request => !is_read_only(request),
+    }
+}
+
+fn is_read_only(request: &Request) -> bool {
+    matches!(
+        request,
+        Request::Query(_)
+            | Request::Points(
+                PointsRequest::Get { .. }
+                    | PointsRequest::Count { .. }
+                    | PointsRequest::Scroll { .. }
+            )
+            | Request::Collections(
+                CollectionRequest::List
+                    | CollectionRequest::Info { .. }
+                    | CollectionRequest::Exists { .. }
+                    | CollectionRequest::WaitIndexed { .. }
+            )
+            | Request::Admin(AdminRequest::HealthCheck)
+            | Request::Snapshots(SnapshotRequest::List { .. } | SnapshotRequest::ListFull)
+    )
 }
 
 /// Longest the instance thread spins between two messages when they come in steadily.
@@ -463,29 +644,45 @@ async fn next_message_inner(queue: &Receiver<Message>, idle_spin: Duration) -> O
 }
 
 /// Spawn `message`'s request on its pool. The task answers on the message's oneshot, turns a
-/// panic into [`RroError::Internal`], and stops working for a caller that has given up: it is
-/// skipped if the caller left while it was queued, dropped at its next await point if the
-/// caller leaves meanwhile, and long synchronous work polls `cancelled` between chunks.
-fn dispatch(context: &Arc<HandlerContext>, message: Message, in_flight: async_channel::Sender<()>) {
-    let pool = message.request.pool();
+/// panic into [`RroError::Internal`], and stops working for a caller that has given up (or an
+/// instance past its shutdown deadline): it is skipped if that happened while it was queued,
+/// dropped at its next await point if it happens meanwhile, and long synchronous work polls
+/// `cancelled` between chunks. A request that may write runs inside the storage gate, and is
+/// refused once the gate is closed.
+fn dispatch(
+    instance: &Instance,
+    replies: &mut PendingReplies,
+    message: Message,
+    in_flight: async_channel::Sender<()>,
+) {
+    let context = &instance.context;
+    let Message { request, reply } = message;
+    let pool = request.pool();
     let task_context = context.clone();
+    let gate = may_write(&request).then(|| instance.gate.clone());
     let waiting = (pool == Pool::Update).then(|| context.optimizer.write_waiting());
+    let reply = Arc::new(ReplySlot::new(reply));
+    let weak: Weak<dyn Abandon> = Arc::downgrade(&reply) as Weak<dyn Abandon>;
+    replies.record(weak);
     context.runtime.spawn(
         pool,
         Box::pin(async move {
             drop(waiting);
             let _in_flight = in_flight;
-            let Message { request, reply } = message;
-            if reply.is_canceled() {
+            if reply.cancelled() {
                 return;
             }
-            // Shared by the synchronous check and the cancellation future; never contended
-            // across threads in practice, since both run inside this one task.
-            let reply = Mutex::new(reply);
-            let lock = || reply.lock().unwrap_or_else(|p| p.into_inner());
-            let cancelled = || lock().is_canceled();
+            let _writing = match &gate {
+                Some(gate) => match gate.enter() {
+                    Some(writing) => Some(writing),
+                    // Shutting down: dropping the reply tells the caller so.
+                    None => return,
+                },
+                None => None,
+            };
+            let cancelled = || reply.cancelled();
             let work = AssertUnwindSafe(handle(&task_context, request, &cancelled)).catch_unwind();
-            let caller_left = futures::future::poll_fn(|cx| lock().poll_canceled(cx));
+            let caller_left = futures::future::poll_fn(|cx| reply.poll_cancelled(cx));
             let result =
                 match futures::future::select(std::pin::pin!(work), std::pin::pin!(caller_left))
                     .await
@@ -495,10 +692,9 @@ fn dispatch(context: &Arc<HandlerContext>, message: Message, in_flight: async_ch
                     futures::future::Either::Right(_) => return,
                 };
             // The caller may have timed out meanwhile; then nobody wants the answer.
-            let _ = reply
-                .into_inner()
-                .unwrap_or_else(|p| p.into_inner())
-                .send(result);
+            if let Some(reply) = reply.take() {
+                let _ = reply.send(result);
+            }
         }),
     );
 }

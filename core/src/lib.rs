@@ -49,6 +49,7 @@ mod client;
 mod config;
 mod deadline;
 mod error;
+mod gate;
 mod handler;
 mod instance;
 pub mod models;

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 
+use crate::gate::StorageGate;
 use crate::runtime::{Pool, Spawner};
 use crate::storage::plan::Plan;
 use crate::storage::{Collection, Job};
@@ -26,6 +27,8 @@ const SLICE: Duration = Duration::from_millis(2);
 /// Runs optimizations for every collection of an instance.
 pub(crate) struct Optimizer {
     runtime: Arc<dyn Spawner>,
+    /// Seals and commits write to the data directory: only while the gate is open.
+    gate: Arc<StorageGate>,
     /// Tasks an index build is split over: the update pool's thread count.
     threads: usize,
     stopping: Arc<AtomicBool>,
@@ -45,9 +48,14 @@ impl Drop for WaitingWrite {
 
 impl Optimizer {
     /// An optimizer spawning onto `runtime`'s update pool, building with `threads` tasks.
-    pub(crate) fn new(runtime: Arc<dyn Spawner>, threads: usize) -> Arc<Self> {
+    pub(crate) fn new(
+        runtime: Arc<dyn Spawner>,
+        gate: Arc<StorageGate>,
+        threads: usize,
+    ) -> Arc<Self> {
         Arc::new(Optimizer {
             runtime,
+            gate,
             threads: threads.max(1),
             stopping: Arc::new(AtomicBool::new(false)),
             writes_waiting: Arc::new(AtomicUsize::new(0)),
@@ -112,6 +120,9 @@ impl Optimizer {
             return Ok(());
         };
         if let Plan::Seal = plan {
+            let Some(_writing) = self.gate.enter() else {
+                return Ok(());
+            };
             collection.seal().map_err(|e| e.to_string())?;
             collection.record_optimization(Ok(()));
             return Ok(());
@@ -133,6 +144,10 @@ impl Optimizer {
         // Every build task has finished and dropped its handle, so this one is the last.
         let job = Arc::try_unwrap(job)
             .map_err(|_| "the index build is still referenced after it finished".to_owned())?;
+        let Some(_writing) = self.gate.enter() else {
+            // Shutting down: like a stopped build, the plan is made again at the next open.
+            return Ok(());
+        };
         collection.commit(job).map_err(|e| e.to_string())?;
         collection.record_optimization(Ok(()));
         Ok(())

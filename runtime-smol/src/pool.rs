@@ -87,7 +87,7 @@ impl Shared {
         lock(&self.parking).parked += 1;
         // The last look, after registering: a task queued before this point is found here, one
         // queued after it sees `parked` and hands out a permit.
-        if self.executor.try_tick() {
+        if !self.stopped.load(SeqCst) && self.executor.try_tick() {
             let mut parking = lock(&self.parking);
             parking.parked -= 1;
             parking.permits = parking.permits.min(parking.parked);
@@ -312,11 +312,16 @@ fn run_worker(shared: &Shared, config: &PoolConfig) {
         start_searching(shared);
         let mut spin = IdleSpin::new(config.spin_window());
         loop {
+            // Checked after every task, not only when the queue is empty: a thread that was
+            // stuck past the teardown deadline must not go on to run the tasks queued behind.
+            if shared.stopped.load(SeqCst) {
+                break;
+            }
             if shared.executor.try_tick() {
                 // The task's start took this thread out of `searching`; back to looking.
                 start_searching(shared);
                 spin.reset();
-            } else if shared.stopped.load(SeqCst) || !spin.keep_spinning() {
+            } else if !spin.keep_spinning() {
                 break;
             }
         }

@@ -44,7 +44,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 pub(crate) use collection::Job;
 pub use collection::{Collection, OpenReport};
@@ -76,7 +76,8 @@ pub struct TableOfContent {
 struct Disk {
     root: PathBuf,
     options: DiskOptions,
-    _lock: DirLock,
+    /// Taken by [`TableOfContent::release_dir_lock`] at shutdown, or dropped with the disk.
+    lock: Mutex<Option<DirLock>>,
 }
 
 impl Disk {
@@ -140,7 +141,7 @@ impl TableOfContent {
                 on_corruption: config.on_corruption,
                 checkpoint_bytes: config.wal_checkpoint_bytes,
             },
-            _lock: lock,
+            lock: Mutex::new(Some(lock)),
         };
         for area in [COLLECTIONS_DIR, TMP_DIR, TRASH_DIR, REPLACED_DIR] {
             let dir = disk.root.join(area);
@@ -254,6 +255,16 @@ impl TableOfContent {
     /// Number of collections.
     pub fn collection_count(&self) -> usize {
         read(&self.collections).len()
+    }
+
+    /// Let go of the data directory's lock before this table of content is dropped. The
+    /// instance calls it at shutdown once nothing of it can write any more (see `gate.rs` in
+    /// rro-core): requests stuck past the deadline may still hold this table, and another
+    /// instance must be able to open the directory meanwhile.
+    pub(crate) fn release_dir_lock(&self) {
+        if let Some(disk) = &self.disk {
+            drop(disk.lock.lock().unwrap_or_else(|p| p.into_inner()).take());
+        }
     }
 
     /// Collection `name`, shared so that a long search does not hold the table's lock.
