@@ -22,11 +22,9 @@ use futures::FutureExt;
 use crate::config::Config;
 use crate::deadline::Deadlines;
 use crate::error::RroError;
-use crate::handler::{handle, HandlerContext};
+use crate::handler::{Handle, HandlerContext};
 use crate::optimizer::Optimizer;
-use crate::protocol::Message;
-#[cfg(feature = "test-requests")]
-use crate::protocol::{Request, Response};
+use crate::protocol::{Deliver, Envelope, Message};
 use crate::runtime::{mark_rro_thread, timeout, Backend, IdleSpin, Pool, PoolsReport, Spawner};
 use crate::storage::TableOfContent;
 
@@ -326,17 +324,14 @@ async fn serve(
     let mut pace = Pace::new(idle_spin, pools_pace);
     while let Some(message) = next_message(&queue, &mut pace).await {
         #[cfg(feature = "test-requests")]
-        let message = match message.request {
-            Request::Test(crate::protocol::TestRequest::HoldInstance { held, release }) => {
-                let _ = held.send(());
-                let _ = release.await;
-                let _ = message.reply.send(Ok(Response::Done));
+        let message = match message {
+            Message::HoldInstance(Envelope { call, reply }) => {
+                let _ = call.held.send(());
+                let _ = call.release.await;
+                let _ = reply.send(Ok(()));
                 continue;
             }
-            request => Message {
-                request,
-                reply: message.reply,
-            },
+            message => message,
         };
         dispatch(context, message, in_flight.clone());
     }
@@ -467,7 +462,28 @@ async fn next_message_inner(queue: &Receiver<Message>, idle_spin: Duration) -> O
 /// skipped if the caller left while it was queued, dropped at its next await point if the
 /// caller leaves meanwhile, and long synchronous work polls `cancelled` between chunks.
 fn dispatch(context: &Arc<HandlerContext>, message: Message, in_flight: async_channel::Sender<()>) {
-    let pool = message.request.pool();
+    message.deliver(Dispatch { context, in_flight });
+}
+
+/// [`dispatch`] with the call's concrete type, so that its answer goes back typed.
+struct Dispatch<'a> {
+    context: &'a Arc<HandlerContext>,
+    in_flight: async_channel::Sender<()>,
+}
+
+impl Deliver for Dispatch<'_> {
+    fn deliver<C: Handle>(self, envelope: Envelope<C>) {
+        let Dispatch { context, in_flight } = self;
+        spawn_call(context, envelope, in_flight);
+    }
+}
+
+fn spawn_call<C: Handle>(
+    context: &Arc<HandlerContext>,
+    envelope: Envelope<C>,
+    in_flight: async_channel::Sender<()>,
+) {
+    let pool = C::POOL;
     let task_context = context.clone();
     let waiting = (pool == Pool::Update).then(|| context.optimizer.write_waiting());
     context.runtime.spawn(
@@ -475,7 +491,7 @@ fn dispatch(context: &Arc<HandlerContext>, message: Message, in_flight: async_ch
         Box::pin(async move {
             drop(waiting);
             let _in_flight = in_flight;
-            let Message { request, reply } = message;
+            let Envelope { call, reply } = envelope;
             if reply.is_canceled() {
                 return;
             }
@@ -484,7 +500,7 @@ fn dispatch(context: &Arc<HandlerContext>, message: Message, in_flight: async_ch
             let reply = Mutex::new(reply);
             let lock = || reply.lock().unwrap_or_else(|p| p.into_inner());
             let cancelled = || lock().is_canceled();
-            let work = AssertUnwindSafe(handle(&task_context, request, &cancelled)).catch_unwind();
+            let work = AssertUnwindSafe(call.handle(&task_context, &cancelled)).catch_unwind();
             let caller_left = futures::future::poll_fn(|cx| lock().poll_canceled(cx));
             let result =
                 match futures::future::select(std::pin::pin!(work), std::pin::pin!(caller_left))
