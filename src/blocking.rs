@@ -58,12 +58,15 @@ fn block_on<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
     futures::executor::block_on(future)
 }
 
-/// Removes every top-level `.await` from a line of example code and makes it a string: the
-/// blocking form of an async example.
-macro_rules! strip_await {
-    ([$($out:tt)*]) => { stringify!($($out)*) };
-    ([$($out:tt)*] . await $($rest:tt)*) => { strip_await!([$($out)*] $($rest)*) };
-    ([$($out:tt)*] $token:tt $($rest:tt)*) => { strip_await!([$($out)* $token] $($rest)*) };
+/// One line of an example: as written, or, marked `await`, the call with its error returned
+/// (the async client's examples await it first).
+macro_rules! doc_line {
+    ($line:literal) => {
+        concat!($line, "\n")
+    };
+    ($line:literal await) => {
+        concat!($line, "?;\n")
+    };
 }
 
 /// Hidden lines that open the doc test of a [`BlockingClient`] method: a client and collection
@@ -105,14 +108,14 @@ macro_rules! blocking_operations {
     ($(
         $(#[doc = $doc:literal])*
         fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $output:ty $body:block
-        example($fixture:ident) { $({ $($line:tt)* })* }
+        example($fixture:ident) { $($line:literal $($await:ident)?)* }
     )*) => {$(
         $(#[doc = $doc])*
         ///
         #[doc = concat!("Blocking form of [`RroClient::", stringify!($name), "`].")]
         ///
         /// # Examples
-        #[doc = concat!(doc_prelude!($fixture), $(strip_await!([] $($line)*), "\n",)* doc_epilogue!())]
+        #[doc = concat!(doc_prelude!($fixture), $(doc_line!($line $($await)?),)* doc_epilogue!())]
         pub fn $name(&self, $($arg: $ty),*) -> Result<$output> {
             block_on(self.client.$name($($arg),*))
         }

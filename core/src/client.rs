@@ -77,18 +77,29 @@ macro_rules! doc_epilogue {
     };
 }
 
+/// One line of an example: as written, or, marked `await`, the call awaited and its error
+/// returned.
+macro_rules! doc_line {
+    ($line:literal) => {
+        concat!($line, "\n")
+    };
+    ($line:literal await) => {
+        concat!($line, ".await?;\n")
+    };
+}
+
 /// Expands the operation list of [`__rro_operations!`](crate::__rro_operations) into the async
 /// methods of [`RroClient`]: each sends the call its body builds.
 macro_rules! async_operations {
     ($(
         $(#[doc = $doc:literal])*
         fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $output:ty $body:block
-        example($fixture:ident) { $({ $($line:tt)* })* }
+        example($fixture:ident) { $($line:literal $($await:ident)?)* }
     )*) => {$(
         $(#[doc = $doc])*
         ///
         /// # Examples
-        #[doc = concat!(doc_prelude!($fixture), $(stringify!($($line)*), "\n",)* doc_epilogue!())]
+        #[doc = concat!(doc_prelude!($fixture), $(doc_line!($line $($await)?),)* doc_epilogue!())]
         pub async fn $name(&self, $($arg: $ty),*) -> Result<$output> {
             self.call($body).await
         }
@@ -96,11 +107,12 @@ macro_rules! async_operations {
 }
 
 /// The client operations that are one request each, listed once: docs, name, arguments,
-/// answer, the call it sends, and a doc-test example written for the async client.
+/// answer, the call it sends, and a doc-test example: lines of code, where a line marked
+/// `await` is a call whose result is awaited (async client) or not (blocking client), and its
+/// error returned with `?`.
 ///
 /// Invokes `$callback! { ... }` with the list. [`RroClient`] expands it into async methods;
-/// the `rro` facade's `BlockingClient` into blocking ones (its examples are these lines with
-/// every `.await` removed, so an example may use `.await` only at the top level of a line).
+/// the `rro` facade's `BlockingClient` into blocking ones.
 /// Not a public API: the list's shape may change with any release.
 #[doc(hidden)]
 #[macro_export]
@@ -112,9 +124,9 @@ macro_rules! __rro_operations {
                 $crate::protocol::calls::CreateCollection { name: name.to_owned(), config: config.into() }
             }
             example(memory) {
-                { client.create_collection("notes", VectorParams::new(3, Distance::Cosine)).await?; }
-                { let exists = client.collection_exists("notes").await?; }
-                { assert!(exists); }
+                r#"client.create_collection("notes", VectorParams::new(3, Distance::Cosine))"# await
+                r#"let exists = client.collection_exists("notes")"# await
+                r#"assert!(exists);"#
             }
 
             /// Every collection, sorted by name.
@@ -122,8 +134,8 @@ macro_rules! __rro_operations {
                 $crate::protocol::calls::ListCollections
             }
             example(memory) {
-                { let list = client.list_collections().await?; }
-                { assert_eq!(list.collections[0].name, "docs"); }
+                r#"let list = client.list_collections()"# await
+                r#"assert_eq!(list.collections[0].name, "docs");"#
             }
 
             /// Status, point count and configuration of collection `name`.
@@ -131,8 +143,8 @@ macro_rules! __rro_operations {
                 $crate::protocol::calls::CollectionInfo { name: name.to_owned() }
             }
             example(memory) {
-                { let info = client.collection_info("docs").await?; }
-                { assert_eq!(info.points_count, 2); }
+                r#"let info = client.collection_info("docs")"# await
+                r#"assert_eq!(info.points_count, 2);"#
             }
 
             /// Wait until the optimizer has nothing left to do for collection `name` (the
@@ -145,8 +157,8 @@ macro_rules! __rro_operations {
                 $crate::protocol::calls::WaitIndexReady { name: name.to_owned() }
             }
             example(memory) {
-                { let info = client.wait_index_ready("docs").await?; }
-                { assert_eq!(info.points_count, 2); }
+                r#"let info = client.wait_index_ready("docs")"# await
+                r#"assert_eq!(info.points_count, 2);"#
             }
 
             /// Whether collection `name` exists.
@@ -154,8 +166,8 @@ macro_rules! __rro_operations {
                 $crate::protocol::calls::CollectionExists { name: name.to_owned() }
             }
             example(memory) {
-                { let exists = client.collection_exists("docs").await?; }
-                { assert!(exists); }
+                r#"let exists = client.collection_exists("docs")"# await
+                r#"assert!(exists);"#
             }
 
             /// Delete collection `name`; `false` if it did not exist.
@@ -163,9 +175,9 @@ macro_rules! __rro_operations {
                 $crate::protocol::calls::DeleteCollection { name: name.to_owned() }
             }
             example(memory) {
-                { let deleted = client.delete_collection("docs").await?; }
-                { let again = client.delete_collection("docs").await?; }
-                { assert!(deleted && !again); }
+                r#"let deleted = client.delete_collection("docs")"# await
+                r#"let again = client.delete_collection("docs")"# await
+                r#"assert!(deleted && !again);"#
             }
 
             /// Insert or replace `points` in `collection`: the whole batch, or nothing if any
@@ -177,9 +189,9 @@ macro_rules! __rro_operations {
                 }
             }
             example(memory) {
-                { client.upsert_points("docs", vec![PointStruct::new(3u64, vec![0.5, 0.5])]).await?; }
-                { let count = client.count_points("docs").await?; }
-                { assert_eq!(count, 3); }
+                r#"client.upsert_points("docs", vec![PointStruct::new(3u64, vec![0.5, 0.5])])"# await
+                r#"let count = client.count_points("docs")"# await
+                r#"assert_eq!(count, 3);"#
             }
 
             /// The points of `collection` that `request` asks for and that exist.
@@ -187,9 +199,9 @@ macro_rules! __rro_operations {
                 $crate::protocol::calls::GetPoints { collection: collection.to_owned(), request }
             }
             example(memory) {
-                { let records = client.get_points("docs", GetPoints::new([2u64, 7u64])).await?; }
-                { assert_eq!(records.len(), 1); }
-                { assert_eq!(records[0].payload.as_ref().unwrap()["lang"], "de"); }
+                r#"let records = client.get_points("docs", GetPoints::new([2u64, 7u64]))"# await
+                r#"assert_eq!(records.len(), 1);"#
+                r#"assert_eq!(records[0].payload.as_ref().unwrap()["lang"], "de");"#
             }
 
             /// Delete the selected points of `collection`; missing ids are ignored.
@@ -197,9 +209,9 @@ macro_rules! __rro_operations {
                 $crate::protocol::calls::DeletePoints { collection: collection.to_owned(), selector }
             }
             example(memory) {
-                { client.delete_points("docs", PointsSelector::ids([1u64, 9u64])).await?; }
-                { let count = client.count_points("docs").await?; }
-                { assert_eq!(count, 1); }
+                r#"client.delete_points("docs", PointsSelector::ids([1u64, 9u64]))"# await
+                r#"let count = client.count_points("docs")"# await
+                r#"assert_eq!(count, 1);"#
             }
 
             /// Number of points in `collection`.
@@ -210,8 +222,8 @@ macro_rules! __rro_operations {
                 }
             }
             example(memory) {
-                { let count = client.count_points("docs").await?; }
-                { assert_eq!(count, 2); }
+                r#"let count = client.count_points("docs")"# await
+                r#"assert_eq!(count, 2);"#
             }
 
             /// Number of points of `collection` the request's filter matches (all without
@@ -220,9 +232,9 @@ macro_rules! __rro_operations {
                 $crate::protocol::calls::Count { collection: collection.to_owned(), request }
             }
             example(memory) {
-                { let english = CountRequest::filter(Filter::must([Condition::matches("lang", "en")])); }
-                { let count = client.count("docs", english).await?; }
-                { assert_eq!(count, 1); }
+                r#"let english = CountRequest::filter(Filter::must([Condition::matches("lang", "en")]));"#
+                r#"let count = client.count("docs", english)"# await
+                r#"assert_eq!(count, 1);"#
             }
 
             /// One page of the points of `collection` the request's filter matches, in id
@@ -232,9 +244,9 @@ macro_rules! __rro_operations {
                 $crate::protocol::calls::Scroll { collection: collection.to_owned(), request }
             }
             example(memory) {
-                { let page = client.scroll("docs", ScrollRequest::new(1)).await?; }
-                { assert_eq!(page.points[0].id, 1u64.into()); }
-                { assert_eq!(page.next_page_offset, Some(2u64.into())); }
+                r#"let page = client.scroll("docs", ScrollRequest::new(1))"# await
+                r#"assert_eq!(page.points[0].id, 1u64.into());"#
+                r#"assert_eq!(page.next_page_offset, Some(2u64.into()));"#
             }
 
             /// Merge the request's keys into the payloads of the selected points.
@@ -245,10 +257,10 @@ macro_rules! __rro_operations {
                 }
             }
             example(memory) {
-                { let year = SetPayload::new(payload!({"year": 2024}), PointsSelector::ids([1u64])); }
-                { client.set_payload("docs", year).await?; }
-                { let records = client.get_points("docs", GetPoints::new([1u64])).await?; }
-                { assert_eq!(records[0].payload, Some(payload!({"lang": "en", "year": 2024}))); }
+                r#"let year = SetPayload::new(payload!({"year": 2024}), PointsSelector::ids([1u64]));"#
+                r#"client.set_payload("docs", year)"# await
+                r#"let records = client.get_points("docs", GetPoints::new([1u64]))"# await
+                r#"assert_eq!(records[0].payload, Some(payload!({"lang": "en", "year": 2024})));"#
             }
 
             /// Replace the payloads of the selected points by the request's payload.
@@ -259,10 +271,10 @@ macro_rules! __rro_operations {
                 }
             }
             example(memory) {
-                { let year = SetPayload::new(payload!({"year": 2024}), PointsSelector::ids([1u64])); }
-                { client.overwrite_payload("docs", year).await?; }
-                { let records = client.get_points("docs", GetPoints::new([1u64])).await?; }
-                { assert_eq!(records[0].payload, Some(payload!({"year": 2024}))); }
+                r#"let year = SetPayload::new(payload!({"year": 2024}), PointsSelector::ids([1u64]));"#
+                r#"client.overwrite_payload("docs", year)"# await
+                r#"let records = client.get_points("docs", GetPoints::new([1u64]))"# await
+                r#"assert_eq!(records[0].payload, Some(payload!({"year": 2024})));"#
             }
 
             /// Remove the request's keys from the payloads of the selected points.
@@ -273,10 +285,10 @@ macro_rules! __rro_operations {
                 }
             }
             example(memory) {
-                { client.delete_payload("docs", DeletePayload::new(["lang"], PointsSelector::ids([1u64]))).await?; }
-                { let records = client.get_points("docs", GetPoints::new([1u64, 2u64])).await?; }
-                { assert_eq!(records[0].payload.clone().unwrap_or_default().get("lang"), None); }
-                { assert_eq!(records[1].payload, Some(payload!({"lang": "de"}))); }
+                r#"client.delete_payload("docs", DeletePayload::new(["lang"], PointsSelector::ids([1u64])))"# await
+                r#"let records = client.get_points("docs", GetPoints::new([1u64, 2u64]))"# await
+                r#"assert_eq!(records[0].payload.clone().unwrap_or_default().get("lang"), None);"#
+                r#"assert_eq!(records[1].payload, Some(payload!({"lang": "de"})));"#
             }
 
             /// Remove the whole payload of the selected points.
@@ -287,9 +299,9 @@ macro_rules! __rro_operations {
                 }
             }
             example(memory) {
-                { client.clear_payload("docs", PointsSelector::ids([2u64])).await?; }
-                { let records = client.get_points("docs", GetPoints::new([2u64])).await?; }
-                { assert!(records[0].payload.clone().unwrap_or_default().is_empty()); }
+                r#"client.clear_payload("docs", PointsSelector::ids([2u64]))"# await
+                r#"let records = client.get_points("docs", GetPoints::new([2u64]))"# await
+                r#"assert!(records[0].payload.clone().unwrap_or_default().is_empty());"#
             }
 
             /// Replace some vectors of existing points of `collection` (named ones by name);
@@ -298,10 +310,10 @@ macro_rules! __rro_operations {
                 $crate::protocol::calls::UpdateVectors { collection: collection.to_owned(), request }
             }
             example(memory) {
-                { let moved = PointVectors { id: 1u64.into(), vector: vec![0.0, 2.0].into() }; }
-                { client.update_vectors("docs", UpdateVectors { points: vec![moved] }).await?; }
-                { let hits = client.search("docs", SearchRequest::new(vec![0.0, 1.0], 1)).await?; }
-                { assert_eq!((hits[0].id.clone(), hits[0].score), (1u64.into(), 2.0)); }
+                r#"let moved = PointVectors { id: 1u64.into(), vector: vec![0.0, 2.0].into() };"#
+                r#"client.update_vectors("docs", UpdateVectors { points: vec![moved] })"# await
+                r#"let hits = client.search("docs", SearchRequest::new(vec![0.0, 1.0], 1))"# await
+                r#"assert_eq!((hits[0].id.clone(), hits[0].score), (1u64.into(), 2.0));"#
             }
 
             /// Remove named vectors from the selected points of `collection`.
@@ -309,14 +321,14 @@ macro_rules! __rro_operations {
                 $crate::protocol::calls::DeleteVectors { collection: collection.to_owned(), request }
             }
             example(memory) {
-                { let spaces = [("image", VectorParams::new(2, Distance::Dot)), ("text", VectorParams::new(2, Distance::Dot))]; }
-                { client.create_collection("pics", CreateCollection::new(VectorsConfig::named(spaces))).await?; }
-                { let vectors = VectorStruct::named([("image", vec![1.0, 0.0]), ("text", vec![0.0, 1.0])]); }
-                { client.upsert_points("pics", vec![PointStruct::new(1u64, vectors)]).await?; }
-                { client.delete_vectors("pics", DeleteVectors::new(["image"], PointsSelector::ids([1u64]))).await?; }
-                { let by_image = client.search("pics", SearchRequest::new(NamedVectorStruct::named("image", vec![1.0, 0.0]), 1)).await?; }
-                { let by_text = client.search("pics", SearchRequest::new(NamedVectorStruct::named("text", vec![0.0, 1.0]), 1)).await?; }
-                { assert_eq!((by_image.len(), by_text.len()), (0, 1)); }
+                r#"let spaces = [("image", VectorParams::new(2, Distance::Dot)), ("text", VectorParams::new(2, Distance::Dot))];"#
+                r#"client.create_collection("pics", CreateCollection::new(VectorsConfig::named(spaces)))"# await
+                r#"let vectors = VectorStruct::named([("image", vec![1.0, 0.0]), ("text", vec![0.0, 1.0])]);"#
+                r#"client.upsert_points("pics", vec![PointStruct::new(1u64, vectors)])"# await
+                r#"client.delete_vectors("pics", DeleteVectors::new(["image"], PointsSelector::ids([1u64])))"# await
+                r#"let by_image = client.search("pics", SearchRequest::new(NamedVectorStruct::named("image", vec![1.0, 0.0]), 1))"# await
+                r#"let by_text = client.search("pics", SearchRequest::new(NamedVectorStruct::named("text", vec![0.0, 1.0]), 1))"# await
+                r#"assert_eq!((by_image.len(), by_text.len()), (0, 1));"#
             }
 
             /// Index a payload key of `collection`, so that filters on it and `order_by` are
@@ -325,9 +337,9 @@ macro_rules! __rro_operations {
                 $crate::protocol::calls::CreateFieldIndex { collection: collection.to_owned(), request }
             }
             example(memory) {
-                { client.create_field_index("docs", CreateFieldIndex::new("lang", PayloadSchemaType::Keyword)).await?; }
-                { let info = client.collection_info("docs").await?; }
-                { assert!(info.payload_schema.contains_key("lang")); }
+                r#"client.create_field_index("docs", CreateFieldIndex::new("lang", PayloadSchemaType::Keyword))"# await
+                r#"let info = client.collection_info("docs")"# await
+                r#"assert!(info.payload_schema.contains_key("lang"));"#
             }
 
             /// Drop the index of payload key `field` of `collection`.
@@ -338,10 +350,10 @@ macro_rules! __rro_operations {
                 }
             }
             example(memory) {
-                { client.create_field_index("docs", CreateFieldIndex::new("lang", PayloadSchemaType::Keyword)).await?; }
-                { client.delete_field_index("docs", "lang").await?; }
-                { let info = client.collection_info("docs").await?; }
-                { assert!(info.payload_schema.is_empty()); }
+                r#"client.create_field_index("docs", CreateFieldIndex::new("lang", PayloadSchemaType::Keyword))"# await
+                r#"client.delete_field_index("docs", "lang")"# await
+                r#"let info = client.collection_info("docs")"# await
+                r#"assert!(info.payload_schema.is_empty());"#
             }
 
             /// Points of `collection` like the request's positive examples and unlike its
@@ -350,9 +362,9 @@ macro_rules! __rro_operations {
                 $crate::protocol::calls::Recommend { collection: collection.to_owned(), request }
             }
             example(memory) {
-                { let hits = client.recommend("docs", RecommendRequest::new([1u64], 5)).await?; }
-                { assert_eq!(hits.len(), 1); }
-                { assert_eq!(hits[0].id, 2u64.into()); }
+                r#"let hits = client.recommend("docs", RecommendRequest::new([1u64], 5))"# await
+                r#"assert_eq!(hits.len(), 1);"#
+                r#"assert_eq!(hits[0].id, 2u64.into());"#
             }
 
             /// The nearest points of `collection`, grouped by the value of a payload field.
@@ -360,10 +372,10 @@ macro_rules! __rro_operations {
                 $crate::protocol::calls::SearchGroups { collection: collection.to_owned(), request }
             }
             example(memory) {
-                { let by_lang = SearchGroupsRequest::new(vec![1.0, 0.0], "lang", 1, 5); }
-                { let result = client.search_groups("docs", by_lang).await?; }
-                { assert_eq!(result.groups.len(), 2); }
-                { assert_eq!(result.groups[0].hits[0].id, 1u64.into()); }
+                r#"let by_lang = SearchGroupsRequest::new(vec![1.0, 0.0], "lang", 1, 5);"#
+                r#"let result = client.search_groups("docs", by_lang)"# await
+                r#"assert_eq!(result.groups.len(), 2);"#
+                r#"assert_eq!(result.groups[0].hits[0].id, 1u64.into());"#
             }
 
             /// The points of `collection` nearest to the request's vector, best first.
@@ -371,9 +383,9 @@ macro_rules! __rro_operations {
                 $crate::protocol::calls::Search { collection: collection.to_owned(), request }
             }
             example(memory) {
-                { let hits = client.search("docs", SearchRequest::new(vec![0.9, 0.1], 2)).await?; }
-                { assert_eq!(hits[0].id, 1u64.into()); }
-                { assert!((hits[1].score - 0.1).abs() < 1e-6); }
+                r#"let hits = client.search("docs", SearchRequest::new(vec![0.9, 0.1], 2))"# await
+                r#"assert_eq!(hits[0].id, 1u64.into());"#
+                r#"assert!((hits[1].score - 0.1).abs() < 1e-6);"#
             }
 
             /// Run several searches on `collection` in one request; the hits of each come
@@ -382,10 +394,10 @@ macro_rules! __rro_operations {
                 $crate::protocol::calls::SearchBatch { collection: collection.to_owned(), requests }
             }
             example(memory) {
-                { let queries = vec![SearchRequest::new(vec![1.0, 0.0], 1), SearchRequest::new(vec![0.0, 1.0], 1)]; }
-                { let hits = client.search_batch("docs", queries).await?; }
-                { assert_eq!(hits[0][0].id, 1u64.into()); }
-                { assert_eq!(hits[1][0].id, 2u64.into()); }
+                r#"let queries = vec![SearchRequest::new(vec![1.0, 0.0], 1), SearchRequest::new(vec![0.0, 1.0], 1)];"#
+                r#"let hits = client.search_batch("docs", queries)"# await
+                r#"assert_eq!(hits[0][0].id, 1u64.into());"#
+                r#"assert_eq!(hits[1][0].id, 2u64.into());"#
             }
 
             /// Take a snapshot of `collection` into one archive file, while writes to it go
@@ -395,8 +407,8 @@ macro_rules! __rro_operations {
                 $crate::protocol::calls::CreateSnapshot { collection: collection.to_owned() }
             }
             example(disk) {
-                { let snapshot = client.create_snapshot("docs").await?; }
-                { assert!(snapshot.path.is_file()); }
+                r#"let snapshot = client.create_snapshot("docs")"# await
+                r#"assert!(snapshot.path.is_file());"#
             }
 
             /// The snapshots of `collection`, oldest first (also after the collection was
@@ -405,9 +417,9 @@ macro_rules! __rro_operations {
                 $crate::protocol::calls::ListSnapshots { collection: collection.to_owned() }
             }
             example(disk) {
-                { let snapshot = client.create_snapshot("docs").await?; }
-                { let list = client.list_snapshots("docs").await?; }
-                { assert_eq!(list, vec![snapshot]); }
+                r#"let snapshot = client.create_snapshot("docs")"# await
+                r#"let list = client.list_snapshots("docs")"# await
+                r#"assert_eq!(list, vec![snapshot]);"#
             }
 
             /// Delete snapshot `snapshot` of `collection`; `false` if there was none.
@@ -418,10 +430,10 @@ macro_rules! __rro_operations {
                 }
             }
             example(disk) {
-                { let snapshot = client.create_snapshot("docs").await?; }
-                { let deleted = client.delete_snapshot("docs", &snapshot.name).await?; }
-                { let again = client.delete_snapshot("docs", &snapshot.name).await?; }
-                { assert!(deleted && !again); }
+                r#"let snapshot = client.create_snapshot("docs")"# await
+                r#"let deleted = client.delete_snapshot("docs", &snapshot.name)"# await
+                r#"let again = client.delete_snapshot("docs", &snapshot.name)"# await
+                r#"assert!(deleted && !again);"#
             }
 
             /// Create or replace `collection` with the content of the collection snapshot at
@@ -435,11 +447,11 @@ macro_rules! __rro_operations {
                 }
             }
             example(disk) {
-                { let snapshot = client.create_snapshot("docs").await?; }
-                { client.delete_points("docs", PointsSelector::ids([1u64])).await?; }
-                { client.recover_snapshot("docs", &snapshot.path).await?; }
-                { let count = client.count_points("docs").await?; }
-                { assert_eq!(count, 2); }
+                r#"let snapshot = client.create_snapshot("docs")"# await
+                r#"client.delete_points("docs", PointsSelector::ids([1u64]))"# await
+                r#"client.recover_snapshot("docs", &snapshot.path)"# await
+                r#"let count = client.count_points("docs")"# await
+                r#"assert_eq!(count, 2);"#
             }
 
             /// Take a snapshot of every collection into one archive file.
@@ -447,8 +459,8 @@ macro_rules! __rro_operations {
                 $crate::protocol::calls::CreateFullSnapshot
             }
             example(disk) {
-                { let snapshot = client.create_full_snapshot().await?; }
-                { assert!(snapshot.path.is_file()); }
+                r#"let snapshot = client.create_full_snapshot()"# await
+                r#"assert!(snapshot.path.is_file());"#
             }
 
             /// The full snapshots, oldest first.
@@ -456,9 +468,9 @@ macro_rules! __rro_operations {
                 $crate::protocol::calls::ListFullSnapshots
             }
             example(disk) {
-                { let snapshot = client.create_full_snapshot().await?; }
-                { let list = client.list_full_snapshots().await?; }
-                { assert_eq!(list, vec![snapshot]); }
+                r#"let snapshot = client.create_full_snapshot()"# await
+                r#"let list = client.list_full_snapshots()"# await
+                r#"assert_eq!(list, vec![snapshot]);"#
             }
 
             /// Delete full snapshot `snapshot`; `false` if there was none.
@@ -466,10 +478,10 @@ macro_rules! __rro_operations {
                 $crate::protocol::calls::DeleteFullSnapshot { snapshot: snapshot.to_owned() }
             }
             example(disk) {
-                { let snapshot = client.create_full_snapshot().await?; }
-                { let deleted = client.delete_full_snapshot(&snapshot.name).await?; }
-                { let again = client.delete_full_snapshot(&snapshot.name).await?; }
-                { assert!(deleted && !again); }
+                r#"let snapshot = client.create_full_snapshot()"# await
+                r#"let deleted = client.delete_full_snapshot(&snapshot.name)"# await
+                r#"let again = client.delete_full_snapshot(&snapshot.name)"# await
+                r#"assert!(deleted && !again);"#
             }
 
             /// Recover every collection of the full snapshot at `location`, replacing
@@ -478,11 +490,11 @@ macro_rules! __rro_operations {
                 $crate::protocol::calls::RecoverFullSnapshot { location: location.into() }
             }
             example(disk) {
-                { let snapshot = client.create_full_snapshot().await?; }
-                { client.delete_collection("docs").await?; }
-                { let names = client.recover_full_snapshot(&snapshot.path).await?; }
-                { let count = client.count_points("docs").await?; }
-                { assert_eq!((names, count), (vec!["docs".to_owned()], 2)); }
+                r#"let snapshot = client.create_full_snapshot()"# await
+                r#"client.delete_collection("docs")"# await
+                r#"let names = client.recover_full_snapshot(&snapshot.path)"# await
+                r#"let count = client.count_points("docs")"# await
+                r#"assert_eq!((names, count), (vec!["docs".to_owned()], 2));"#
             }
 
             /// Persist everything written so far.
@@ -490,9 +502,9 @@ macro_rules! __rro_operations {
                 $crate::protocol::calls::Flush
             }
             example(disk) {
-                { client.flush().await?; }
-                { let count = client.count_points("docs").await?; }
-                { assert_eq!(count, 2); }
+                r#"client.flush()"# await
+                r#"let count = client.count_points("docs")"# await
+                r#"assert_eq!(count, 2);"#
             }
 
             /// A full round trip through the instance thread and a pool (timeout: 5 s by
@@ -501,8 +513,8 @@ macro_rules! __rro_operations {
                 $crate::protocol::calls::HealthCheck
             }
             example(memory) {
-                { let health = client.health_check().await?; }
-                { assert_eq!(health.collections, 1); }
+                r#"let health = client.health_check()"# await
+                r#"assert_eq!(health.collections, 1);"#
             }
         }
     };
