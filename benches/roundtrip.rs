@@ -64,7 +64,7 @@ where
 // ---------------------------------------------------------------------------------------------
 // rro
 
-fn open_rro(backend: impl rro::runtime::Backend) -> rro::RroClient {
+fn open_rro(backend: impl rro::Backend) -> rro::RroClient {
     block_on(rro::open_with(rro::Config::in_memory(), backend)).expect("open an rro instance")
 }
 

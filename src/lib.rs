@@ -34,19 +34,35 @@
 //!
 //! # Without an executor
 //! [`blocking::BlockingClient`] wraps the client for plain threads.
+//!
+//! # Cargo features
+//! - `tokio` (default), `smol`: the backends.
+//! - `unstable-engine`: also export the engine's internals (`protocol`, `runtime`, `storage`),
+//!   for benchmarks, tools and custom backends. They are not covered by semver: any release may
+//!   change them.
 
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 #[cfg(not(any(feature = "tokio", feature = "smol")))]
 compile_error!("enable at least one rro backend: feature `tokio` (default) or `smol`");
 
 pub mod blocking;
 
+pub use rro_core::models;
+pub use rro_core::runtime::Backend;
 pub use rro_core::{
-    models, protocol, runtime, storage, Config, Durability, OnCorruption, Result, RroClient,
-    RroError, ShutdownReport, StorageError, DEFAULT_IDLE_SPIN, DEFAULT_WAL_CHECKPOINT_BYTES,
+    payload, Config, Durability, HealthInfo, OnCorruption, Result, RroClient, RroError,
+    ShutdownReport, StorageError, DEFAULT_IDLE_SPIN, DEFAULT_WAL_CHECKPOINT_BYTES,
 };
-pub use rro_core::{payload, HealthInfo};
+
+/// The engine's internals, for benchmarks, tools and custom backends: the request protocol
+/// ([`protocol`]), the runtime seam ([`runtime`]), and the synchronous storage engine
+/// ([`storage`]).
+///
+/// **Unstable:** available with the cargo feature `unstable-engine` only, and exempt from
+/// semver: any release may change them. Applications need none of them.
+#[cfg(feature = "unstable-engine")]
+pub use rro_core::{protocol, runtime, storage};
 
 #[cfg(feature = "smol")]
 pub use rro_smol::SmolBackend;
@@ -60,7 +76,7 @@ pub async fn open(config: Config) -> Result<RroClient> {
 }
 
 /// Start an instance with `config` on `backend`.
-pub async fn open_with(config: Config, backend: impl runtime::Backend) -> Result<RroClient> {
+pub async fn open_with(config: Config, backend: impl Backend) -> Result<RroClient> {
     RroClient::open(config, backend).await
 }
 

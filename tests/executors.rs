@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use common::{run_on, Backend, Caller, Ctx};
 use rro::models::{Distance, PointStruct, SearchRequest, VectorParams};
-use rro::protocol::{Request, TestRequest};
 use rro::RroError;
+use rro_core::protocol::calls::Sleep;
 
 async fn full_session(ctx: Ctx) {
     let client = ctx.open_default().await;
@@ -44,11 +44,15 @@ async fn full_session(ctx: Ctx) {
     let limit = Duration::from_millis(20);
     let slow = client
         .with_timeout(limit)
-        .request(Request::Test(TestRequest::Sleep(Duration::from_secs(60))))
+        .call(Sleep {
+            duration: Duration::from_secs(60),
+        })
         .await;
     assert_eq!(slow, Err(RroError::Timeout(limit)));
     client
-        .request(Request::Test(TestRequest::Sleep(Duration::from_millis(5))))
+        .call(Sleep {
+            duration: Duration::from_millis(5),
+        })
         .await
         .unwrap();
     // Concurrent calls from this executor.

@@ -10,8 +10,8 @@ use common::{assert_threads_gone, live_threads, Ctx};
 use futures::channel::oneshot;
 use futures::future::join_all;
 use rro::models::{Distance, PointStruct, VectorParams};
-use rro::protocol::{Request, Response, TestRequest};
 use rro::RroError;
+use rro_core::protocol::calls::{HoldInstance, Panic, Sleep};
 
 backend_tests!(
     slow_request_times_out_and_instance_keeps_serving,
@@ -24,8 +24,8 @@ backend_tests!(
     earlier_deadline_fires_while_a_later_one_is_pending,
 );
 
-fn sleep(duration: Duration) -> Request {
-    Request::Test(TestRequest::Sleep(duration))
+fn sleep(duration: Duration) -> Sleep {
+    Sleep { duration }
 }
 
 async fn slow_request_times_out_and_instance_keeps_serving(ctx: Ctx) {
@@ -34,7 +34,7 @@ async fn slow_request_times_out_and_instance_keeps_serving(ctx: Ctx) {
     let started = Instant::now();
     let slow = client
         .with_timeout(limit)
-        .request(sleep(Duration::from_secs(60)))
+        .call(sleep(Duration::from_secs(60)))
         .await;
     assert_eq!(slow, Err(RroError::Timeout(limit)));
     assert!(
@@ -42,10 +42,7 @@ async fn slow_request_times_out_and_instance_keeps_serving(ctx: Ctx) {
         "the timeout fired, not the sleep"
     );
     // The same handle with its default timeout, and the health check, still work.
-    assert_eq!(
-        client.request(sleep(Duration::from_millis(1))).await,
-        Ok(Response::Done)
-    );
+    assert_eq!(client.call(sleep(Duration::from_millis(1))).await, Ok(()));
     assert!(client.health_check().await.is_ok());
     // The configured default applies to every call of a handle without an override.
     let (config, _) = ctx.unique_config();
@@ -53,7 +50,7 @@ async fn slow_request_times_out_and_instance_keeps_serving(ctx: Ctx) {
         .open(config.request_timeout(Duration::from_millis(30)))
         .await;
     assert_eq!(
-        strict.request(sleep(Duration::from_secs(60))).await,
+        strict.call(sleep(Duration::from_secs(60))).await,
         Err(RroError::Timeout(Duration::from_millis(30)))
     );
     strict.shutdown().await.unwrap();
@@ -68,7 +65,9 @@ async fn panicking_request_is_an_internal_error(ctx: Ctx) {
         .unwrap();
     for _ in 0..3 {
         match client
-            .request(Request::Test(TestRequest::Panic("boom from a test".into())))
+            .call(Panic {
+                message: "boom from a test".into(),
+            })
             .await
         {
             Err(RroError::Internal(message)) => {
@@ -94,10 +93,10 @@ async fn full_queue_fails_fast_with_overloaded(ctx: Ctx) {
     // Stop the instance loop from receiving, and wait until it has.
     let (held_tx, held) = oneshot::channel();
     let (release, release_rx) = oneshot::channel();
-    let mut hold = pin!(client.request(Request::Test(TestRequest::HoldInstance {
+    let mut hold = pin!(client.call(HoldInstance {
         held: held_tx,
         release: release_rx
-    })));
+    }));
     assert!(futures::poll!(hold.as_mut()).is_pending());
     held.await.unwrap();
 
@@ -120,7 +119,7 @@ async fn full_queue_fails_fast_with_overloaded(ctx: Ctx) {
     assert!(futures::poll!(patient.as_mut()).is_pending());
 
     release.send(()).unwrap();
-    assert_eq!(hold.await, Ok(Response::Done));
+    assert_eq!(hold.await, Ok(()));
     for result in join_all(queued).await {
         assert!(result.is_ok(), "{result:?}");
     }
@@ -146,7 +145,7 @@ async fn shutdown_with_100_in_flight_answers_all_and_stops_every_thread(ctx: Ctx
         async move {
             match i % 4 {
                 0 => client
-                    .request(sleep(Duration::from_millis(20)))
+                    .call(sleep(Duration::from_millis(20)))
                     .await
                     .map(|_| ()),
                 1 => client
@@ -191,7 +190,7 @@ async fn shutdown_deadline_abandons_stuck_work(ctx: Ctx) {
     let client = ctx
         .open(config.shutdown_timeout(Duration::from_millis(200)))
         .await;
-    let mut stuck = Box::pin(client.request(sleep(Duration::from_secs(600))));
+    let mut stuck = Box::pin(client.call(sleep(Duration::from_secs(600))));
     assert!(futures::poll!(stuck.as_mut()).is_pending());
     // Once the instance reports the request as running, shut down with it still in flight.
     while client.health_check().await.unwrap().queued > 0 {}
@@ -219,10 +218,10 @@ async fn dropping_the_last_handle_shuts_down_without_blocking(ctx: Ctx) {
     let holder = client.clone();
     let mut hold = Box::pin(async move {
         holder
-            .request(Request::Test(TestRequest::HoldInstance {
+            .call(HoldInstance {
                 held: held_tx,
                 release: release_rx,
-            }))
+            })
             .await
     });
     assert!(futures::poll!(hold.as_mut()).is_pending());
@@ -249,7 +248,7 @@ async fn caller_that_gives_up_cancels_the_work(ctx: Ctx) {
     for _ in 0..5 {
         let result = client
             .with_timeout(Duration::from_millis(10))
-            .request(sleep(Duration::from_secs(600)))
+            .call(sleep(Duration::from_secs(600)))
             .await;
         assert_eq!(result, Err(RroError::Timeout(Duration::from_millis(10))));
     }
@@ -262,7 +261,7 @@ async fn caller_that_gives_up_cancels_the_work(ctx: Ctx) {
 async fn earlier_deadline_fires_while_a_later_one_is_pending(ctx: Ctx) {
     let client = ctx.open_default().await;
     // The watchdog sleeps until the 30 s deadline of the first call ...
-    let mut long = Box::pin(client.request(sleep(Duration::from_secs(600))));
+    let mut long = Box::pin(client.call(sleep(Duration::from_secs(600))));
     assert!(futures::poll!(long.as_mut()).is_pending());
     // ... and must be re-armed for a call that gives up much sooner.
     for limit in [Duration::from_millis(20), Duration::from_millis(5)] {
@@ -270,7 +269,7 @@ async fn earlier_deadline_fires_while_a_later_one_is_pending(ctx: Ctx) {
         assert_eq!(
             client
                 .with_timeout(limit)
-                .request(sleep(Duration::from_secs(600)))
+                .call(sleep(Duration::from_secs(600)))
                 .await,
             Err(RroError::Timeout(limit))
         );

@@ -1911,7 +1911,7 @@ async fn named_collections_survive_restarts(ctx: Ctx) {
     // From the log alone: the engine without the client, dropped without a checkpoint (what
     // a crash leaves), then opened: named upserts, vector updates and deletes are replayed.
     {
-        let toc = rro::storage::TableOfContent::open(&Config::new(dir.path())).unwrap();
+        let toc = rro_core::storage::TableOfContent::open(&Config::new(dir.path())).unwrap();
         let coll = toc.collection("multi").unwrap();
         let more = generate(&mut rng, 1600..1700, &mut model);
         coll.upsert(more).unwrap();

@@ -135,7 +135,7 @@ async fn opened_past_damage_the_collection_is_red_and_read_only(ctx: Ctx) {
     let dir = tempfile::tempdir().unwrap();
     {
         // The engine alone, dropped without a checkpoint: what a crash leaves, a full log.
-        let toc = rro::storage::TableOfContent::open(&Config::new(dir.path())).unwrap();
+        let toc = rro_core::storage::TableOfContent::open(&Config::new(dir.path())).unwrap();
         toc.create_collection("c", VectorParams::new(3, Distance::Dot).into())
             .unwrap();
         for i in 0..3 {

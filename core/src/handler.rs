@@ -1,12 +1,12 @@
-//! Runs one request against the storage engine. Called on the pool the request belongs to;
-//! everything here is synchronous storage work except the test-only sleep.
+//! Runs one call against the storage engine: a [`Handle`] impl per kind of
+//! [`calls`](crate::protocol::calls), returning that kind's typed answer. Called on the pool the
+//! call belongs to; everything here is synchronous storage work except waiting for the
+//! optimizer and the test-only sleep.
+
+use std::future::Future;
 
 use crate::error::RroError;
-use crate::models::CountResult;
-use crate::protocol::{
-    AdminRequest, CollectionRequest, HealthInfo, PointsRequest, QueryRequest, Request, Response,
-    SnapshotRequest,
-};
+use crate::protocol::{calls, Call, HealthInfo};
 use crate::runtime::Spawner;
 use crate::storage::TableOfContent;
 
@@ -30,192 +30,174 @@ impl HandlerContext {
     }
 }
 
-/// Answer `request`. `cancelled` says whether the caller has given up, so that long work can
+/// The type of the "has the caller given up" check every handler gets, so that long work can
 /// stop early.
-pub(crate) async fn handle(
-    ctx: &HandlerContext,
-    request: Request,
-    cancelled: &(dyn Fn() -> bool + Sync),
-) -> Result<Response, RroError> {
-    let toc = &ctx.toc;
-    Ok(match request {
-        Request::Collections(request) => match request {
-            CollectionRequest::Create { name, config } => {
-                toc.create_collection(&name, config)?;
-                Response::Done
-            }
-            CollectionRequest::List => Response::Collections(toc.list_collections()),
-            CollectionRequest::Info { name } => {
-                Response::CollectionInfo(toc.collection(&name)?.info())
-            }
-            CollectionRequest::Exists { name } => Response::Bool(toc.collection_exists(&name)?),
-            CollectionRequest::Delete { name } => Response::Bool(toc.delete_collection(&name)?),
-            CollectionRequest::WaitIndexed { name } => {
-                let collection = toc.collection(&name)?;
-                ctx.optimizer.kick(&collection);
-                if let Some(idle) = collection.wait_idle() {
-                    // Fired when the optimizer goes idle or stops (shutdown, deletion).
-                    let _ = idle.await;
+pub(crate) type Cancelled<'a> = &'a (dyn Fn() -> bool + Sync);
+
+/// How the instance answers one kind of call: the work, run on the call's pool.
+pub(crate) trait Handle: Call {
+    /// Answer this call.
+    fn handle(
+        self,
+        ctx: &HandlerContext,
+        cancelled: Cancelled<'_>,
+    ) -> impl Future<Output = Result<Self::Output, RroError>> + Send;
+}
+
+/// One `Handle` impl per line: `Kind(ctx, call, cancelled) => body`, where `body` evaluates to
+/// `Result<Kind::Output, RroError>`.
+macro_rules! handlers {
+    ($( $(#[cfg($cfg:meta)])? $name:ident($ctx:pat, $call:pat, $cancelled:pat) => $body:expr; )*) => {$(
+        $(#[cfg($cfg)])?
+        impl Handle for calls::$name {
+            #[allow(clippy::manual_async_fn)]
+            fn handle(
+                self,
+                ctx: &HandlerContext,
+                cancelled: Cancelled<'_>,
+            ) -> impl Future<Output = Result<Self::Output, RroError>> + Send {
+                async move {
+                    let ($ctx, $call, $cancelled) = (ctx, self, cancelled);
+                    $body
                 }
-                Response::CollectionInfo(collection.info())
             }
-        },
-        Request::Points(request) => match request {
-            PointsRequest::Upsert { collection, points } => {
-                let collection = toc.collection(&collection)?;
-                let result = collection.upsert(points.points)?;
-                ctx.optimizer.kick(&collection);
-                Response::Update(result)
-            }
-            PointsRequest::Get {
-                collection,
-                request,
-            } => {
-                // `Collection::get` cannot fail, so the refusal of Qdrant-only fields is here.
-                request.check_supported()?;
-                Response::Records(toc.collection(&collection)?.get(&request))
-            }
-            PointsRequest::Delete {
-                collection,
-                selector,
-            } => {
-                let collection = toc.collection(&collection)?;
-                let result = collection.delete(&selector)?;
-                ctx.optimizer.kick(&collection);
-                Response::Update(result)
-            }
-            PointsRequest::Count {
-                collection,
-                request,
-            } => Response::Count(CountResult {
-                count: toc.collection(&collection)?.count_filtered(&request)?,
-            }),
-            PointsRequest::Scroll {
-                collection,
-                request,
-            } => Response::Scroll(toc.collection(&collection)?.scroll(&request)?),
-            PointsRequest::UpdatePayload { collection, update } => {
-                let collection = toc.collection(&collection)?;
-                let result = collection.update_payload(&update)?;
-                ctx.optimizer.kick(&collection);
-                Response::Update(result)
-            }
-            PointsRequest::UpdateVectors {
-                collection,
-                request,
-            } => {
-                let collection = toc.collection(&collection)?;
-                let result = collection.update_vectors(&request)?;
-                ctx.optimizer.kick(&collection);
-                Response::Update(result)
-            }
-            PointsRequest::DeleteVectors {
-                collection,
-                request,
-            } => {
-                let collection = toc.collection(&collection)?;
-                let result = collection.delete_vectors(&request)?;
-                ctx.optimizer.kick(&collection);
-                Response::Update(result)
-            }
-            PointsRequest::CreateFieldIndex {
-                collection,
-                request,
-            } => Response::Update(toc.collection(&collection)?.create_field_index(&request)?),
-            PointsRequest::DeleteFieldIndex { collection, field } => {
-                Response::Update(toc.collection(&collection)?.delete_field_index(&field)?)
-            }
-        },
-        Request::Query(QueryRequest::Search {
-            collection,
-            request,
-        }) => match toc.collection(&collection)?.search(&request, cancelled)? {
-            Some(hits) => Response::Scored(hits),
-            None => return Err(abandoned()),
-        },
-        Request::Query(QueryRequest::SearchBatch {
-            collection,
-            requests,
-        }) => match toc
+        }
+    )*};
+}
+
+handlers! {
+    CreateCollection(ctx, calls::CreateCollection { name, config }, _) => {
+        ctx.toc.create_collection(&name, config)?;
+        Ok(())
+    };
+    ListCollections(ctx, _, _) => Ok(ctx.toc.list_collections());
+    CollectionInfo(ctx, calls::CollectionInfo { name }, _) => Ok(ctx.toc.collection(&name)?.info());
+    WaitIndexReady(ctx, calls::WaitIndexReady { name }, _) => {
+        let collection = ctx.toc.collection(&name)?;
+        ctx.optimizer.kick(&collection);
+        if let Some(idle) = collection.wait_idle() {
+            // Fired when the optimizer goes idle or stops (shutdown, deletion).
+            let _ = idle.await;
+        }
+        Ok(collection.info())
+    };
+    CollectionExists(ctx, calls::CollectionExists { name }, _) => {
+        Ok(ctx.toc.collection_exists(&name)?)
+    };
+    DeleteCollection(ctx, calls::DeleteCollection { name }, _) => {
+        Ok(ctx.toc.delete_collection(&name)?)
+    };
+    UpsertPoints(ctx, calls::UpsertPoints { collection, points }, _) => {
+        let collection = ctx.toc.collection(&collection)?;
+        let result = collection.upsert(points.points)?;
+        ctx.optimizer.kick(&collection);
+        Ok(result)
+    };
+    GetPoints(ctx, calls::GetPoints { collection, request }, _) => {
+        // `Collection::get` cannot fail, so the refusal of Qdrant-only fields is here.
+        request.check_supported()?;
+        Ok(ctx.toc.collection(&collection)?.get(&request))
+    };
+    DeletePoints(ctx, calls::DeletePoints { collection, selector }, _) => {
+        let collection = ctx.toc.collection(&collection)?;
+        let result = collection.delete(&selector)?;
+        ctx.optimizer.kick(&collection);
+        Ok(result)
+    };
+    Count(ctx, calls::Count { collection, request }, _) => {
+        Ok(ctx.toc.collection(&collection)?.count_filtered(&request)?)
+    };
+    Scroll(ctx, calls::Scroll { collection, request }, _) => {
+        Ok(ctx.toc.collection(&collection)?.scroll(&request)?)
+    };
+    UpdatePayload(ctx, calls::UpdatePayload { collection, update }, _) => {
+        let collection = ctx.toc.collection(&collection)?;
+        let result = collection.update_payload(&update)?;
+        ctx.optimizer.kick(&collection);
+        Ok(result)
+    };
+    UpdateVectors(ctx, calls::UpdateVectors { collection, request }, _) => {
+        let collection = ctx.toc.collection(&collection)?;
+        let result = collection.update_vectors(&request)?;
+        ctx.optimizer.kick(&collection);
+        Ok(result)
+    };
+    DeleteVectors(ctx, calls::DeleteVectors { collection, request }, _) => {
+        let collection = ctx.toc.collection(&collection)?;
+        let result = collection.delete_vectors(&request)?;
+        ctx.optimizer.kick(&collection);
+        Ok(result)
+    };
+    CreateFieldIndex(ctx, calls::CreateFieldIndex { collection, request }, _) => {
+        Ok(ctx.toc.collection(&collection)?.create_field_index(&request)?)
+    };
+    DeleteFieldIndex(ctx, calls::DeleteFieldIndex { collection, field }, _) => {
+        Ok(ctx.toc.collection(&collection)?.delete_field_index(&field)?)
+    };
+    Search(ctx, calls::Search { collection, request }, cancelled) => {
+        ctx.toc.collection(&collection)?.search(&request, cancelled)?.ok_or_else(abandoned)
+    };
+    SearchBatch(ctx, calls::SearchBatch { collection, requests }, cancelled) => {
+        ctx.toc
             .collection(&collection)?
             .search_batch(&requests, cancelled)?
-        {
-            Some(hits) => Response::ScoredBatch(hits),
-            None => return Err(abandoned()),
-        },
-        Request::Query(QueryRequest::Recommend {
-            collection,
-            request,
-        }) => match toc
-            .collection(&collection)?
-            .recommend(&request, cancelled)?
-        {
-            Some(hits) => Response::Scored(hits),
-            None => return Err(abandoned()),
-        },
-        Request::Query(QueryRequest::SearchGroups {
-            collection,
-            request,
-        }) => match toc
+            .ok_or_else(abandoned)
+    };
+    Recommend(ctx, calls::Recommend { collection, request }, cancelled) => {
+        ctx.toc.collection(&collection)?.recommend(&request, cancelled)?.ok_or_else(abandoned)
+    };
+    SearchGroups(ctx, calls::SearchGroups { collection, request }, cancelled) => {
+        ctx.toc
             .collection(&collection)?
             .search_groups(&request, cancelled)?
-        {
-            Some(groups) => Response::Groups(groups),
-            None => return Err(abandoned()),
-        },
-        Request::Admin(AdminRequest::HealthCheck) => Response::Health(HealthInfo {
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            backend: ctx.backend.to_owned(),
-            collections: toc.collection_count(),
-            queued: ctx.queue.len(),
-        }),
-        Request::Admin(AdminRequest::Flush) => {
-            toc.flush()?;
-            // A flush seals small write segments, which the optimizer may want to merge.
-            ctx.kick_all();
-            Response::Done
-        }
-        Request::Snapshots(request) => match request {
-            SnapshotRequest::Create { collection } => {
-                Response::Snapshot(toc.create_snapshot(&collection)?)
-            }
-            SnapshotRequest::List { collection } => {
-                Response::Snapshots(toc.list_snapshots(&collection)?)
-            }
-            SnapshotRequest::Delete {
-                collection,
-                snapshot,
-            } => Response::Bool(toc.delete_snapshot(&collection, &snapshot)?),
-            SnapshotRequest::Recover {
-                collection,
-                location,
-            } => {
-                toc.recover_snapshot(&collection, &location)?;
-                ctx.kick_all();
-                Response::Done
-            }
-            SnapshotRequest::CreateFull => Response::Snapshot(toc.create_full_snapshot()?),
-            SnapshotRequest::ListFull => Response::Snapshots(toc.list_full_snapshots()?),
-            SnapshotRequest::DeleteFull { snapshot } => {
-                Response::Bool(toc.delete_full_snapshot(&snapshot)?)
-            }
-            SnapshotRequest::RecoverFull { location } => {
-                let names = toc.recover_full_snapshot(&location)?;
-                ctx.kick_all();
-                Response::Names(names)
-            }
-        },
-        #[cfg(feature = "test-requests")]
-        Request::Test(request) => match request {
-            crate::protocol::TestRequest::Sleep(duration) => {
-                ctx.runtime.sleep(duration).await;
-                Response::Done
-            }
-            crate::protocol::TestRequest::Panic(message) => panic!("{message}"),
-            // Handled by the instance loop itself; never spawned.
-            crate::protocol::TestRequest::HoldInstance { .. } => Response::Done,
-        },
-    })
+            .ok_or_else(abandoned)
+    };
+    HealthCheck(ctx, _, _) => Ok(HealthInfo {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        backend: ctx.backend.to_owned(),
+        collections: ctx.toc.collection_count(),
+        queued: ctx.queue.len(),
+    });
+    Flush(ctx, _, _) => {
+        ctx.toc.flush()?;
+        // A flush seals small write segments, which the optimizer may want to merge.
+        ctx.kick_all();
+        Ok(())
+    };
+    CreateSnapshot(ctx, calls::CreateSnapshot { collection }, _) => {
+        Ok(ctx.toc.create_snapshot(&collection)?)
+    };
+    ListSnapshots(ctx, calls::ListSnapshots { collection }, _) => {
+        Ok(ctx.toc.list_snapshots(&collection)?)
+    };
+    DeleteSnapshot(ctx, calls::DeleteSnapshot { collection, snapshot }, _) => {
+        Ok(ctx.toc.delete_snapshot(&collection, &snapshot)?)
+    };
+    RecoverSnapshot(ctx, calls::RecoverSnapshot { collection, location }, _) => {
+        ctx.toc.recover_snapshot(&collection, &location)?;
+        ctx.kick_all();
+        Ok(())
+    };
+    CreateFullSnapshot(ctx, _, _) => Ok(ctx.toc.create_full_snapshot()?);
+    ListFullSnapshots(ctx, _, _) => Ok(ctx.toc.list_full_snapshots()?);
+    DeleteFullSnapshot(ctx, calls::DeleteFullSnapshot { snapshot }, _) => {
+        Ok(ctx.toc.delete_full_snapshot(&snapshot)?)
+    };
+    RecoverFullSnapshot(ctx, calls::RecoverFullSnapshot { location }, _) => {
+        let names = ctx.toc.recover_full_snapshot(&location)?;
+        ctx.kick_all();
+        Ok(names)
+    };
+    #[cfg(feature = "test-requests")]
+    Sleep(ctx, calls::Sleep { duration }, _) => {
+        ctx.runtime.sleep(duration).await;
+        Ok(())
+    };
+    #[cfg(feature = "test-requests")]
+    Panic(_, calls::Panic { message }, _) => panic!("{message}");
+    // Handled by the instance loop itself; never spawned.
+    #[cfg(feature = "test-requests")]
+    HoldInstance(_, _, _) => Ok(());
 }
 
 /// The error of a search whose caller gave up; nobody receives it.

@@ -31,13 +31,9 @@ use crate::config::Config;
 use crate::deadline::Deadlines;
 use crate::error::RroError;
 use crate::gate::StorageGate;
-use crate::handler::{handle, HandlerContext};
+use crate::handler::{Handle, HandlerContext};
 use crate::optimizer::Optimizer;
-#[cfg(feature = "test-requests")]
-use crate::protocol::Response;
-use crate::protocol::{
-    AdminRequest, CollectionRequest, Message, PointsRequest, Request, SnapshotRequest,
-};
+use crate::protocol::{Deliver, Envelope, Message};
 use crate::runtime::{mark_rro_thread, race, Backend, IdleSpin, Pool, PoolsReport, Spawner};
 use crate::storage::TableOfContent;
 
@@ -387,17 +383,14 @@ async fn serve(
     let mut pace = Pace::new(idle_spin, pools_pace);
     while let Some(message) = next_message(&queue, &mut pace).await {
         #[cfg(feature = "test-requests")]
-        let message = match message.request {
-            Request::Test(crate::protocol::TestRequest::HoldInstance { held, release }) => {
-                let _ = held.send(());
-                let _ = release.await;
-                let _ = message.reply.send(Ok(Response::Done));
+        let message = match message {
+            Message::HoldInstance(Envelope { call, reply }) => {
+                let _ = call.held.send(());
+                let _ = call.release.await;
+                let _ = reply.send(Ok(()));
                 continue;
             }
-            request => Message {
-                request,
-                reply: message.reply,
-            },
+            message => message,
         };
         dispatch(instance, &mut replies, message, in_flight.clone());
     }
@@ -529,33 +522,27 @@ impl PendingReplies {
 
 /// Whether `request` may change the data directory. Those run inside the storage gate (see
 /// `gate.rs`); anything not known to be read-only counts as a write.
-fn may_write(request: &Request) -> bool {
-    match request {
+fn may_write(message: &Message) -> bool {
+    match message {
         // Sleeps and panics, which touch no storage.
         #[cfg(feature = "test-requests")]
-        Request::Test(_) => false,
-        request => !is_read_only(request),
+        Message::Sleep(_) | Message::Panic(_) | Message::HoldInstance(_) => false,
+        Message::Search(_)
+        | Message::SearchBatch(_)
+        | Message::Recommend(_)
+        | Message::SearchGroups(_)
+        | Message::GetPoints(_)
+        | Message::Count(_)
+        | Message::Scroll(_)
+        | Message::ListCollections(_)
+        | Message::CollectionInfo(_)
+        | Message::CollectionExists(_)
+        | Message::WaitIndexReady(_)
+        | Message::HealthCheck(_)
+        | Message::ListSnapshots(_)
+        | Message::ListFullSnapshots(_) => false,
+        _ => true,
     }
-}
-
-fn is_read_only(request: &Request) -> bool {
-    matches!(
-        request,
-        Request::Query(_)
-            | Request::Points(
-                PointsRequest::Get { .. }
-                    | PointsRequest::Count { .. }
-                    | PointsRequest::Scroll { .. }
-            )
-            | Request::Collections(
-                CollectionRequest::List
-                    | CollectionRequest::Info { .. }
-                    | CollectionRequest::Exists { .. }
-                    | CollectionRequest::WaitIndexed { .. }
-            )
-            | Request::Admin(AdminRequest::HealthCheck)
-            | Request::Snapshots(SnapshotRequest::List { .. } | SnapshotRequest::ListFull)
-    )
 }
 
 /// Longest the instance thread spins between two messages when they come in steadily.
@@ -655,11 +642,39 @@ fn dispatch(
     message: Message,
     in_flight: async_channel::Sender<()>,
 ) {
-    let context = &instance.context;
-    let Message { request, reply } = message;
-    let pool = request.pool();
+    let gate = may_write(&message).then(|| instance.gate.clone());
+    message.deliver(Dispatch {
+        context: &instance.context,
+        replies,
+        gate,
+        in_flight,
+    });
+}
+
+/// [`dispatch`] with the call's concrete type, so that its answer goes back typed.
+struct Dispatch<'a> {
+    context: &'a Arc<HandlerContext>,
+    replies: &'a mut PendingReplies,
+    gate: Option<Arc<StorageGate>>,
+    in_flight: async_channel::Sender<()>,
+}
+
+impl Deliver for Dispatch<'_> {
+    fn deliver<C: Handle>(self, envelope: Envelope<C>) {
+        spawn_call(self, envelope);
+    }
+}
+
+fn spawn_call<C: Handle>(dispatch: Dispatch<'_>, envelope: Envelope<C>) {
+    let Dispatch {
+        context,
+        replies,
+        gate,
+        in_flight,
+    } = dispatch;
+    let Envelope { call, reply } = envelope;
+    let pool = C::POOL;
     let task_context = context.clone();
-    let gate = may_write(&request).then(|| instance.gate.clone());
     let waiting = (pool == Pool::Update).then(|| context.optimizer.write_waiting());
     let reply = Arc::new(ReplySlot::new(reply));
     let weak: Weak<dyn Abandon> = Arc::downgrade(&reply) as Weak<dyn Abandon>;
@@ -681,7 +696,7 @@ fn dispatch(
                 None => None,
             };
             let cancelled = || reply.cancelled();
-            let work = AssertUnwindSafe(handle(&task_context, request, &cancelled)).catch_unwind();
+            let work = AssertUnwindSafe(call.handle(&task_context, &cancelled)).catch_unwind();
             let caller_left = futures::future::poll_fn(|cx| reply.poll_cancelled(cx));
             let result =
                 match futures::future::select(std::pin::pin!(work), std::pin::pin!(caller_left))

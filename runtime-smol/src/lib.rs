@@ -11,7 +11,7 @@
 //! # Ok::<_, rro_core::RroError>(())
 //! ```
 
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 mod pool;
 

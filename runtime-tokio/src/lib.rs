@@ -16,7 +16,7 @@
 //! # Ok::<_, rro_core::RroError>(())
 //! ```
 
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 use std::future::Future;
 use std::pin::Pin;
@@ -195,8 +195,20 @@ impl Future for GuardedSleep {
     }
 }
 
-/// Whether the current thread is inside a tokio runtime, where a blocking rro call would stall
-/// the executor.
-pub fn inside_tokio_runtime() -> bool {
-    tokio::runtime::Handle::try_current().is_ok()
+/// Whether blocking the current thread would stall a tokio executor: true on a runtime's worker
+/// thread while it drives async code (a multi-thread worker, or the thread driving a
+/// current-thread runtime), and in code driven by `Runtime::block_on` or `Handle::block_on`.
+///
+/// False where tokio itself allows blocking: on plain threads, on `spawn_blocking` threads, and
+/// inside `block_in_place`, whose worker has handed its core to another thread.
+pub fn blocking_would_stall_tokio() -> bool {
+    // `worker_index` answers only while the runtime is entered on this thread, which
+    // `block_in_place` undoes and `spawn_blocking` threads never do.
+    if tokio::runtime::worker_index().is_some() {
+        return true;
+    }
+    // A runtime context with no task around it: the future of a `block_on` (the main thread
+    // of `#[tokio::main]` on a multi-thread runtime is no worker, but it is async code), or a
+    // bare `Handle::enter`. Refusing the latter too is the conservative choice.
+    tokio::runtime::Handle::try_current().is_ok() && tokio::task::try_id().is_none()
 }

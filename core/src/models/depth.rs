@@ -295,32 +295,43 @@ filter_only!(
     SearchGroupsRequest
 );
 
-impl DeepParts for crate::protocol::Request {
+impl DeepParts for crate::protocol::Message {
     fn deep_parts<'a>(&'a mut self, out: &mut Vec<Deep<'a>>) {
-        use crate::protocol::{PointsRequest, QueryRequest, Request};
+        use crate::protocol::Message;
         // Exhaustive on purpose: a new request kind must say what it holds.
         match self {
-            Request::Points(request) => match request {
-                PointsRequest::Upsert { points, .. } => points.deep_parts(out),
-                PointsRequest::Delete { selector, .. } => selector.deep_parts(out),
-                PointsRequest::Count { request, .. } => request.deep_parts(out),
-                PointsRequest::Scroll { request, .. } => request.deep_parts(out),
-                PointsRequest::UpdatePayload { update, .. } => update.deep_parts(out),
-                PointsRequest::DeleteVectors { request, .. } => request.deep_parts(out),
-                PointsRequest::Get { .. }
-                | PointsRequest::UpdateVectors { .. }
-                | PointsRequest::CreateFieldIndex { .. }
-                | PointsRequest::DeleteFieldIndex { .. } => {}
-            },
-            Request::Query(request) => match request {
-                QueryRequest::Search { request, .. } => request.deep_parts(out),
-                QueryRequest::SearchBatch { requests, .. } => requests.deep_parts(out),
-                QueryRequest::Recommend { request, .. } => request.deep_parts(out),
-                QueryRequest::SearchGroups { request, .. } => request.deep_parts(out),
-            },
-            Request::Collections(_) | Request::Admin(_) | Request::Snapshots(_) => {}
+            Message::UpsertPoints(e) => e.call.points.deep_parts(out),
+            Message::DeletePoints(e) => e.call.selector.deep_parts(out),
+            Message::Count(e) => e.call.request.deep_parts(out),
+            Message::Scroll(e) => e.call.request.deep_parts(out),
+            Message::UpdatePayload(e) => e.call.update.deep_parts(out),
+            Message::DeleteVectors(e) => e.call.request.deep_parts(out),
+            Message::Search(e) => e.call.request.deep_parts(out),
+            Message::SearchBatch(e) => e.call.requests.deep_parts(out),
+            Message::Recommend(e) => e.call.request.deep_parts(out),
+            Message::SearchGroups(e) => e.call.request.deep_parts(out),
+            Message::GetPoints(_)
+            | Message::UpdateVectors(_)
+            | Message::CreateFieldIndex(_)
+            | Message::DeleteFieldIndex(_)
+            | Message::CreateCollection(_)
+            | Message::ListCollections(_)
+            | Message::CollectionInfo(_)
+            | Message::WaitIndexReady(_)
+            | Message::CollectionExists(_)
+            | Message::DeleteCollection(_)
+            | Message::HealthCheck(_)
+            | Message::Flush(_)
+            | Message::CreateSnapshot(_)
+            | Message::ListSnapshots(_)
+            | Message::DeleteSnapshot(_)
+            | Message::RecoverSnapshot(_)
+            | Message::CreateFullSnapshot(_)
+            | Message::ListFullSnapshots(_)
+            | Message::DeleteFullSnapshot(_)
+            | Message::RecoverFullSnapshot(_) => {}
             #[cfg(feature = "test-requests")]
-            Request::Test(_) => {}
+            Message::Sleep(_) | Message::Panic(_) | Message::HoldInstance(_) => {}
         }
     }
 }
