@@ -55,8 +55,8 @@ use crate::config::{Durability, OnCorruption};
 use crate::error::StorageError;
 use crate::models::{
     ClusterParams, CollectionConfig, CollectionInfo, CollectionParams, CollectionStatus,
-    HnswConfig, OptimizationProgress, OptimizerStatus, OptimizersConfig, PointId,
-    VectorsConfig, WalConfig,
+    HnswConfig, OptimizationProgress, OptimizerStatus, OptimizersConfig, PointId, VectorsConfig,
+    WalConfig,
 };
 
 mod checkpoint;
