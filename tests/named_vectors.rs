@@ -10,6 +10,7 @@ mod common;
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
+use common::oracle::{self, normalize};
 use common::{Ctx, Rng};
 use rro::models::{
     CollectionStatus, Condition, CreateCollection, DeleteVectors, Distance, Filter, GetPoints,
@@ -57,48 +58,19 @@ impl Queries for Rng {
     }
 }
 
-/// Normalise as the engine does for Cosine (f32 sum of squares, in order; zero stays zero).
-fn normalize(v: &mut [f32]) {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if norm > 0.0 && norm.is_finite() {
-        v.iter_mut().for_each(|x| *x /= norm);
-    }
-}
-
 /// A vector as the engine stores it (and prepares a query) in space `space`.
 fn prepared(space: usize, v: &[f32]) -> Vec<f32> {
-    let mut v = v.to_vec();
-    if SPACES[space].2 == Distance::Cosine {
-        normalize(&mut v);
-    }
-    v
+    oracle::prepared(SPACES[space].2, v)
 }
 
 /// The score of stored vector `v` for prepared query `q` in space `space`, in f64.
 fn score(space: usize, q: &[f32], v: &[f32]) -> f64 {
-    match SPACES[space].2 {
-        Distance::Dot | Distance::Cosine => q
-            .iter()
-            .zip(v)
-            .map(|(a, b)| f64::from(*a) * f64::from(*b))
-            .sum(),
-        Distance::Euclid => q
-            .iter()
-            .zip(v)
-            .map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2))
-            .sum::<f64>()
-            .sqrt(),
-        Distance::Manhattan => unreachable!("not used here"),
-    }
+    oracle::score(SPACES[space].2, q, v)
 }
 
 /// The name of space `space`.
 fn name(space: usize) -> &'static str {
     SPACES[space].0
-}
-
-fn larger_is_better(space: usize) -> bool {
-    SPACES[space].2 != Distance::Euclid
 }
 
 /// One point as the engine should hold it: vectors in stored form (Cosine normalised).
@@ -230,21 +202,13 @@ fn ranking(
     keep: &dyn Fn(u64, &Pt) -> bool,
 ) -> Vec<(u64, f64)> {
     let q = prepared(space, query);
-    let mut all: Vec<(u64, f64)> = model
+    let all: Vec<(u64, f64)> = model
         .0
         .iter()
         .filter(|(id, p)| keep(**id, p))
         .filter_map(|(id, p)| Some((*id, score(space, &q, p.get(space)?))))
         .collect();
-    all.sort_by(|a, b| {
-        let by_score = if larger_is_better(space) {
-            b.1.total_cmp(&a.1)
-        } else {
-            a.1.total_cmp(&b.1)
-        };
-        by_score.then(a.0.cmp(&b.0))
-    });
-    all
+    oracle::rank(all, SPACES[space].2)
 }
 
 fn close(a: f64, b: f64) -> bool {
@@ -1320,24 +1284,12 @@ async fn bad_requests_are_typed_and_change_nothing(ctx: Ctx) {
 /// The query recommend builds from examples (stored vectors), exactly as the engine does:
 /// averages summed in f64, then `avg(pos) + (avg(pos) - avg(neg))` in f32.
 fn recommend_query(model: &Model, space: usize, positive: &[u64], negative: &[u64]) -> Vec<f32> {
-    let avg = |ids: &[u64]| -> Vec<f32> {
-        let dim = SPACES[space].1;
-        let mut sum = vec![0f64; dim];
-        for id in ids {
-            for (s, x) in sum.iter_mut().zip(model.0[id].get(space).unwrap()) {
-                *s += f64::from(*x);
-            }
-        }
-        sum.into_iter()
-            .map(|s| (s / ids.len() as f64) as f32)
+    let vectors = |ids: &[u64]| -> Vec<&[f32]> {
+        ids.iter()
+            .map(|id| model.0[id].get(space).unwrap())
             .collect()
     };
-    let p = avg(positive);
-    if negative.is_empty() {
-        return p;
-    }
-    let n = avg(negative);
-    p.iter().zip(&n).map(|(p, n)| p + (p - n)).collect()
+    oracle::recommend_query(&vectors(positive), &vectors(negative))
 }
 
 async fn recommend_using_and_group_search_in_a_named_space(ctx: Ctx) {

@@ -10,6 +10,7 @@ mod common;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
+use common::oracle::{dot, normalized, recommend_query};
 use common::{Ctx, Rng};
 use rro::models::{
     CollectionInfo, Condition, CountRequest, CreateCollection, CreateFieldIndex, DeletePayload,
@@ -640,15 +641,6 @@ fn assert_no_point_on_the_circle(pts: &[Pt]) {
             assert!((d - RADIUS).abs() > 500.0, "point {} is {d} m away", p.id);
         }
     }
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-fn normalized(v: &[f32]) -> Vec<f32> {
-    let norm = dot(v, v).sqrt();
-    v.iter().map(|x| x / norm).collect()
 }
 
 /// `pts` by `score`, best first, ties by id.
@@ -2292,28 +2284,6 @@ async fn filtered_search_is_exact_brute_force(ctx: Ctx) {
 
 // ---------------------------------------------------------------------------------------------
 // 7. Recommend
-
-/// Qdrant's `average_vector` query, computed as rro documents it: averages in f64, then
-/// `avg(pos) + (avg(pos) - avg(neg))` in f32.
-fn recommend_query(positive: &[&[f32]], negative: &[&[f32]]) -> Vec<f32> {
-    let average = |examples: &[&[f32]]| -> Vec<f32> {
-        let mut sum = vec![0f64; examples[0].len()];
-        for v in examples {
-            for (s, x) in sum.iter_mut().zip(v.iter()) {
-                *s += f64::from(*x);
-            }
-        }
-        sum.into_iter()
-            .map(|s| (s / examples.len() as f64) as f32)
-            .collect()
-    };
-    let p = average(positive);
-    if negative.is_empty() {
-        return p;
-    }
-    let n = average(negative);
-    p.iter().zip(&n).map(|(p, n)| p + (p - n)).collect()
-}
 
 async fn recommend_averages_examples_and_leaves_them_out(ctx: Ctx) {
     let client = ctx.open_default().await;

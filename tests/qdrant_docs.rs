@@ -20,6 +20,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use common::oracle::dot;
 use common::Ctx;
 use rro::models::{
     CollectionInfo, CountRequest, CreateCollection, CreateFieldIndex, DeletePayload, DeleteVectors,
@@ -250,10 +251,6 @@ fn check_round_trip(case: &Case, info: &CollectionInfo) {
             case.name
         );
     }
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 /// Hits of a search in `c4` for `query`: at most `limit`, best first, each scored by its dot

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod oracle;
+
 use std::future::Future;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -44,10 +44,10 @@ pub enum Datatype {
     Uint8,
 }
 
-/// Size and distance of a collection's vectors: `{"size": 384, "distance": "Cosine"}`.
-/// Qdrant's `hnsw_config`, `quantization_config` and `multivector_config` of a space, and a
-/// `datatype` other than `float32`, are kept as sent and refused when the collection is
-/// created.
+/// Size and distance of a collection's vectors: `{"size": 384, "distance": "Cosine"}`, and
+/// the space's own `hnsw_config` over the collection's. Qdrant's `quantization_config` and
+/// `multivector_config` of a space, and a `datatype` other than `float32`, are kept as sent
+/// and refused when the collection is created.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VectorParams {
@@ -63,9 +63,11 @@ pub struct VectorParams {
     /// Component type; only `float32` (the default) is supported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub datatype: Option<Datatype>,
-    /// Qdrant's per-space HNSW settings; refused (the collection's `hnsw_config` applies).
+    /// This space's HNSW settings where they differ from the collection's `hnsw_config`
+    /// (its graphs' `m` and `ef_construct`, its searches' default `hnsw_ef`, and its
+    /// `full_scan_threshold`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hnsw_config: Option<Box<serde_json::Value>>,
+    pub hnsw_config: Option<HnswConfigDiff>,
     /// Qdrant's per-space quantization; refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantization_config: Option<Box<serde_json::Value>>,
@@ -98,11 +100,6 @@ impl VectorParams {
             ));
         }
         refuse_if_set(
-            &self.hnsw_config,
-            &format!("{path}.hnsw_config"),
-            "one hnsw_config for the whole collection",
-        )?;
-        refuse_if_set(
             &self.quantization_config,
             &format!("{path}.quantization_config"),
             "full-precision vectors only",
@@ -119,6 +116,40 @@ impl VectorParams {
         self.on_disk = Some(on_disk);
         self
     }
+
+    /// Give this space its own HNSW settings over the collection's.
+    pub fn hnsw_config(mut self, config: HnswConfigDiff) -> Self {
+        self.hnsw_config = Some(config);
+        self
+    }
+}
+
+/// A space's HNSW settings over the collection's `hnsw_config`, Qdrant's `HnswConfigDiff`:
+/// `{"m": 32, "ef_construct": 200}`; a field left out takes the collection's value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HnswConfigDiff {
+    /// Links per node of this space's graphs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub m: Option<usize>,
+    /// Candidates considered while building this space's graphs; the default `hnsw_ef`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ef_construct: Option<usize>,
+    /// Below this many kilobytes of this space's live vectors a segment is searched exactly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_scan_threshold: Option<usize>,
+    /// As the collection's `payload_m`: honoured when it equals `m`, refused otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload_m: Option<u32>,
+    /// Ignored, as the collection's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_indexing_threads: Option<u32>,
+    /// Ignored, as the collection's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_disk: Option<bool>,
+    /// Ignored, as the collection's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inline_storage: Option<bool>,
 }
 
 /// The HNSW index of a collection: `{"m": 16, "ef_construct": 100, "full_scan_threshold": 10000}`.
@@ -167,11 +198,32 @@ impl Default for HnswConfig {
 }
 
 impl HnswConfig {
+    /// These settings with a space's own over them.
+    pub fn merged(&self, diff: Option<&HnswConfigDiff>) -> HnswConfig {
+        let Some(diff) = diff else {
+            return *self;
+        };
+        HnswConfig {
+            m: diff.m.unwrap_or(self.m),
+            ef_construct: diff.ef_construct.unwrap_or(self.ef_construct),
+            full_scan_threshold: diff.full_scan_threshold.unwrap_or(self.full_scan_threshold),
+            payload_m: diff.payload_m.or(self.payload_m),
+            max_indexing_threads: diff.max_indexing_threads.or(self.max_indexing_threads),
+            on_disk: diff.on_disk.or(self.on_disk),
+            inline_storage: diff.inline_storage.or(self.inline_storage),
+        }
+    }
+
     /// Refuse the settings rro does not implement.
     pub fn check_supported(&self) -> Result<(), StorageError> {
+        self.check_supported_at("hnsw_config")
+    }
+
+    /// [`check_supported`](Self::check_supported) for settings found at `path` of a request.
+    pub fn check_supported_at(&self, path: &str) -> Result<(), StorageError> {
         match self.payload_m {
             Some(payload_m) if payload_m as usize != self.m => Err(StorageError::unsupported(
-                "hnsw_config.payload_m",
+                format!("{path}.payload_m"),
                 format!(
                     "per-value graphs are built with hnsw_config.m ({}); leave payload_m out or set it to m",
                     self.m

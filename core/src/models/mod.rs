@@ -16,8 +16,8 @@ mod vectors;
 pub use collection::{
     ClusterParams, CollectionConfig, CollectionDescription, CollectionInfo, CollectionParams,
     CollectionStatus, CollectionsResponse, CreateCollection, Datatype, Distance, HnswConfig,
-    OptimizationProgress, OptimizerStatus, OptimizersConfig, ShardingMethod, VectorParams,
-    WalConfig, DEFAULT_INDEXING_THRESHOLD_KB, DEFAULT_MAX_SEGMENT_SIZE_KB,
+    HnswConfigDiff, OptimizationProgress, OptimizerStatus, OptimizersConfig, ShardingMethod,
+    VectorParams, WalConfig, DEFAULT_INDEXING_THRESHOLD_KB, DEFAULT_MAX_SEGMENT_SIZE_KB,
 };
 pub use depth::{dismantle_filter, dismantle_payload, dismantle_value, MAX_PAYLOAD_DEPTH};
 pub(crate) use filter::{parse_datetime, parse_key, KeySegment, UtcInstant};

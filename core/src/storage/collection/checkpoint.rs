@@ -77,9 +77,9 @@ impl Collection {
                     id: segment.id,
                     points: segment.data.len() as u64,
                     deleted_gen: gen,
-                    indexed: segment.index.is_some(),
-                    sub_keys: segment.sub_graphs.keys.clone(),
-                    sub_graphs: segment.sub_graphs.entries(),
+                    indexed: segment.indexes.has_main_file(),
+                    sub_keys: segment.indexes.keys.clone(),
+                    sub_graphs: segment.indexes.manifest_entries(),
                 });
             }
             let manifest = Manifest {

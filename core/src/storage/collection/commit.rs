@@ -5,13 +5,12 @@ use std::fs;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::optimize::{rename_sub_files, Job, JobKind};
+use super::optimize::{rename_index_files, Job, JobKind};
 use super::{io, lock, Collection, Loc, State, SEGMENTS_DIR};
 use crate::error::StorageError;
 use crate::storage::checked::sync_dir;
-use crate::storage::hnsw::{HnswGraph, HNSW_FILE};
 use crate::storage::manifest::{Manifest, SegmentEntry};
-use crate::storage::segment::{Bitset, Segment, SegmentData, SubGraph, SubGraphs};
+use crate::storage::segment::{Bitset, IndexEntry, Indexes, Segment, SegmentData, Target};
 use crate::storage::{read, write};
 
 impl Collection {
@@ -21,73 +20,72 @@ impl Collection {
     /// superseded meanwhile is marked deleted in the new segment.
     pub(crate) fn commit(&self, job: Job) -> Result<(), StorageError> {
         debug_assert!(job.is_complete());
-        let (kind, data, graph, subs) = job.finish();
+        let (kind, data, built) = job.finish();
         let committed = match kind {
-            JobKind::Index { id } => self.commit_index(id, graph, subs),
+            JobKind::Index { id } => self.commit_index(id, built),
             JobKind::Rebuild {
                 id,
                 sources,
                 origin,
-            } => self.commit_rebuild(id, &sources, &origin, data, graph, subs),
+            } => self.commit_rebuild(id, &sources, &origin, data, built),
         };
         // A rebuilt segment needs its payload indexes.
         self.refresh_field_indexes();
         committed
     }
 
-    fn commit_index(
-        &self,
-        id: u64,
-        graph: Option<HnswGraph>,
-        subs: SubGraphs,
-    ) -> Result<(), StorageError> {
-        let graph = graph.map(Arc::new);
+    /// Add the indexes an index job built to segment `id`: the graphs of whole spaces it
+    /// already had stay, and its per-value graphs are replaced by the new ones. New files
+    /// never overwrite committed ones (they take other names); the replaced files go once
+    /// the manifest no longer names them.
+    fn commit_index(&self, id: u64, built: Indexes) -> Result<(), StorageError> {
         let mut committed = lock(&self.checkpoint);
         if self.is_closed() {
             return Ok(());
         }
-        let mut stale = Vec::new();
+        let Some(current) = read(&self.state)
+            .segments
+            .iter()
+            .find(|s| s.id == id)
+            .map(|s| s.indexes.clone())
+        else {
+            return Ok(());
+        };
+        let taken: Vec<String> = current.files().map(str::to_owned).collect();
+        let mut indexes = built;
+        rename_index_files(&mut indexes, &taken);
+        let built_spaces: Vec<Target> = indexes
+            .entries
+            .iter()
+            .filter(|e| matches!(e.target, Target::Space(_)))
+            .map(|e| e.target.clone())
+            .collect();
+        let (kept, replaced): (Vec<IndexEntry>, Vec<IndexEntry>) =
+            current.entries.iter().cloned().partition(|e| {
+                matches!(e.target, Target::Space(_)) && !built_spaces.contains(&e.target)
+            });
+        indexes.entries.splice(0..0, kept);
         if let Some(dir) = &self.dir {
             let mut manifest = committed.clone();
             let Some(entry) = manifest.segments.iter_mut().find(|e| e.id == id) else {
                 return Ok(());
             };
             let seg_dir = dir.join(SEGMENTS_DIR).join(id.to_string());
-            if let Some(graph) = &graph {
-                graph.write(&seg_dir.join(HNSW_FILE))?;
-                entry.indexed = true;
+            for new in indexes.entries.iter().filter(|e| !taken.contains(&e.file)) {
+                new.index.write(&seg_dir.join(&new.file))?;
             }
-            // New sub-graph files never overwrite the committed ones: they take other names.
-            let taken: Vec<String> = entry.sub_graphs.iter().map(|e| e.file.clone()).collect();
-            let mut subs = subs;
-            rename_sub_files(&mut subs, &taken);
-            for sub in &subs.graphs {
-                sub.graph.write(&seg_dir.join(&sub.file))?;
-            }
-            stale = taken;
-            entry.sub_keys = subs.keys.clone();
-            entry.sub_graphs = subs.entries();
+            entry.indexed = indexes.has_main_file();
+            entry.sub_keys = indexes.keys.clone();
+            entry.sub_graphs = indexes.manifest_entries();
             manifest.write(dir)?;
             *committed = manifest;
-            for file in &stale {
-                let _ = fs::remove_file(seg_dir.join(file));
+            for old in &replaced {
+                let _ = fs::remove_file(seg_dir.join(&old.file));
             }
-            let mut state = write(&self.state);
-            if let Some(segment) = state.segments.iter_mut().find(|s| s.id == id) {
-                if graph.is_some() {
-                    segment.index = graph;
-                }
-                segment.sub_graphs = Arc::new(subs);
-            }
-            return Ok(());
         }
-        stale.clear();
         let mut state = write(&self.state);
         if let Some(segment) = state.segments.iter_mut().find(|s| s.id == id) {
-            if graph.is_some() {
-                segment.index = graph;
-            }
-            segment.sub_graphs = Arc::new(subs);
+            segment.indexes = Arc::new(indexes);
         }
         Ok(())
     }
@@ -102,8 +100,7 @@ impl Collection {
         sources: &[u64],
         origin: &[(u32, u32)],
         data: Arc<SegmentData>,
-        graph: Option<HnswGraph>,
-        subs: SubGraphs,
+        built: Indexes,
     ) -> Result<(), StorageError> {
         let seg_dir = self
             .dir
@@ -111,7 +108,7 @@ impl Collection {
             .map(|dir| dir.join(SEGMENTS_DIR).join(id.to_string()));
         if let (Some(dir), Some(seg_dir)) = (&self.dir, &seg_dir) {
             if data.len() > 0 {
-                write_rebuilt_dir(dir, id, seg_dir, &data, graph.as_ref(), &subs)?;
+                write_rebuilt_dir(dir, id, seg_dir, &data, &built)?;
             }
         }
         let mut committed = lock(&self.checkpoint);
@@ -132,9 +129,7 @@ impl Collection {
         {
             return abandon("a source is no longer committed");
         }
-        let Some((new_deleted, position)) =
-            self.swap_rebuilt(id, sources, origin, &data, graph, &subs)
-        else {
+        let Some(new_deleted) = self.swap_rebuilt(id, sources, origin, &data, &built) else {
             return abandon("a source is gone");
         };
 
@@ -145,10 +140,9 @@ impl Collection {
             id,
             sources,
             data: &data,
-            subs: &subs,
+            built: &built,
             new_deleted: new_deleted.as_ref(),
             seg_dir: seg_dir.as_deref(),
-            position,
         };
         *committed = self.commit_rebuilt_manifest(dir, &committed, &rebuilt)?;
         remove_source_dirs(dir, sources);
@@ -160,18 +154,16 @@ impl Collection {
 
     /// Swap the rebuilt segment in memory in place of `sources`, carrying over what changed
     /// while the job ran: a copied point that was deleted or superseded meanwhile is marked
-    /// deleted in the new segment. Returns those deletions (`None` if there are none) and the
-    /// new segment's position (`u32::MAX` when it is empty and dropped); `None` when a source
-    /// is gone.
+    /// deleted in the new segment. Returns those deletions (`None` if there are none); `None`
+    /// when a source is gone.
     fn swap_rebuilt(
         &self,
         id: u64,
         sources: &[u64],
         origin: &[(u32, u32)],
         data: &Arc<SegmentData>,
-        graph: Option<HnswGraph>,
-        subs: &SubGraphs,
-    ) -> Option<(Option<Bitset>, u32)> {
+        built: &Indexes,
+    ) -> Option<Option<Bitset>> {
         let mut state = write(&self.state);
         let mut positions = Vec::with_capacity(sources.len());
         for source in sources {
@@ -203,20 +195,8 @@ impl Collection {
             persisted: self.dir.is_some(),
             deleted_gen: 0,
             deleted_dirty: false,
-            index: graph.map(Arc::new),
+            indexes: Arc::new(built.clone()),
             fields: Arc::default(),
-            sub_graphs: Arc::new(SubGraphs {
-                keys: subs.keys.clone(),
-                graphs: subs
-                    .graphs
-                    .iter()
-                    .map(|g| SubGraph {
-                        target: g.target.clone(),
-                        file: g.file.clone(),
-                        graph: g.graph.clone(),
-                    })
-                    .collect(),
-            }),
         });
         let old = std::mem::take(&mut state.segments);
         let mut new_segment = new_segment;
@@ -234,7 +214,7 @@ impl Collection {
             .values()
             .all(|l| (l.segment as usize) < state.segments.len()));
         let any_deleted = live < data.len();
-        Some((any_deleted.then_some(deleted), new_position))
+        Some(any_deleted.then_some(deleted))
     }
 
     /// Write the manifest with the rebuilt segment in place of its sources, and record in
@@ -249,10 +229,9 @@ impl Collection {
             id,
             sources,
             data,
-            subs,
+            built,
             new_deleted,
             seg_dir,
-            position,
         } = *rebuilt;
         // The manifest must hold the carried-over deletions itself: the log records behind
         // them may already be gone (a checkpoint during the job removes what it covered).
@@ -276,12 +255,9 @@ impl Collection {
                         id,
                         points: data.len() as u64,
                         deleted_gen,
-                        indexed: read(&self.state)
-                            .segments
-                            .get(position as usize)
-                            .is_some_and(|s| s.index.is_some()),
-                        sub_keys: subs.keys.clone(),
-                        sub_graphs: subs.entries(),
+                        indexed: built.has_main_file(),
+                        sub_keys: built.keys.clone(),
+                        sub_graphs: built.manifest_entries(),
                     },
                 );
             }
@@ -309,13 +285,11 @@ struct Rebuilt<'a> {
     id: u64,
     sources: &'a [u64],
     data: &'a SegmentData,
-    subs: &'a SubGraphs,
+    built: &'a Indexes,
     /// Points copied into the new segment and deleted or superseded since.
     new_deleted: Option<&'a Bitset>,
     /// The new segment's directory.
     seg_dir: Option<&'a Path>,
-    /// Its position in the state's segments.
-    position: u32,
 }
 
 /// Write the directory of the rebuilt segment `id` (vectors, points, payloads and graphs)
@@ -325,8 +299,7 @@ fn write_rebuilt_dir(
     id: u64,
     seg_dir: &Path,
     data: &SegmentData,
-    graph: Option<&HnswGraph>,
-    subs: &SubGraphs,
+    built: &Indexes,
 ) -> Result<(), StorageError> {
     let tmp = dir.join(SEGMENTS_DIR).join(format!("{id}.tmp"));
     if tmp.exists() {
@@ -334,12 +307,7 @@ fn write_rebuilt_dir(
     }
     fs::create_dir_all(&tmp).map_err(io(&tmp))?;
     data.write_to(&tmp)?;
-    if let Some(graph) = graph {
-        graph.write(&tmp.join(HNSW_FILE))?;
-    }
-    for sub in &subs.graphs {
-        sub.graph.write(&tmp.join(&sub.file))?;
-    }
+    built.write_all(&tmp)?;
     sync_dir(&tmp)?;
     fs::rename(&tmp, seg_dir).map_err(io(seg_dir))?;
     sync_dir(&dir.join(SEGMENTS_DIR))

@@ -202,30 +202,15 @@ impl Collection {
         };
         let pending = running || self.plan().is_some();
         let state = read(&self.state);
-        let indexed = if self.spaces.is_named() {
-            // Vectors in the graphs of named spaces, live ones only, summed over the spaces.
-            state
-                .segments
-                .iter()
-                .flat_map(|s| {
-                    s.sub_graphs.graphs.iter().map(move |g| {
-                        g.graph.offsets().map_or(0, |offsets| {
-                            offsets
-                                .iter()
-                                .filter(|&&o| !s.deleted.contains(o as usize))
-                                .count() as u64
-                        })
-                    })
-                })
-                .sum()
-        } else {
-            state
-                .segments
-                .iter()
-                .filter(|s| s.index.is_some())
-                .map(|s| s.live as u64)
-                .sum()
-        };
+        // Vectors in the indexes of whole spaces, live ones only, summed over the spaces.
+        let indexed = state
+            .segments
+            .iter()
+            .map(|s| {
+                s.indexes
+                    .indexed_vectors(&|o| s.deleted.contains(o), s.live)
+            })
+            .sum();
         CollectionInfo {
             status: if self.read_only.is_some() || error.is_some() {
                 CollectionStatus::Red

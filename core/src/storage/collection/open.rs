@@ -14,35 +14,53 @@ use super::{
     WAL_DIR,
 };
 use crate::error::StorageError;
-use crate::models::{CreateCollection, VectorsConfig};
+use crate::models::{CreateCollection, HnswConfig, VectorsConfig};
 use crate::storage::checked::sync_dir;
 use crate::storage::codec::Operation;
-use crate::storage::hnsw::{HnswGraph, HNSW_FILE};
-use crate::storage::manifest::{Manifest, SegmentEntry, MANIFEST_FILE};
-use crate::storage::segment::{
-    match_value, Bitset, GraphFor, Segment, SegmentData, SubGraph, SubGraphs, SEGMENT_FILES,
-};
+use crate::storage::hnsw::HNSW_FILE;
+use crate::storage::manifest::{Manifest, MANIFEST_FILE};
+use crate::storage::segment::{Bitset, Indexes, Segment, SegmentData, SEGMENT_FILES};
 use crate::storage::space::Spaces;
 use crate::storage::wal::Wal;
 use crate::storage::wal_mark::MARK_FILE;
 
 /// Check the index and optimizer settings of a new collection.
+/// Refuse HNSW settings out of range; `path` is where they are in the request.
+fn check_hnsw(hnsw: &HnswConfig, path: &str) -> Result<(), StorageError> {
+    let bad = |why: String| Err(StorageError::BadRequest(why));
+    if !(2..=256).contains(&hnsw.m) {
+        return bad(format!(
+            "{path}.m is {}; it must be between 2 and 256",
+            hnsw.m
+        ));
+    }
+    if !(1..=10_000).contains(&hnsw.ef_construct) {
+        return bad(format!(
+            "{path}.ef_construct is {}; it must be between 1 and 10000",
+            hnsw.ef_construct
+        ));
+    }
+    Ok(())
+}
+
 fn check_config(create: &CreateCollection) -> Result<Spaces, StorageError> {
     create.check_supported()?;
     let spaces = Spaces::new(&create.vectors)?;
     let bad = |why: String| Err(StorageError::BadRequest(why));
-    if let Some(hnsw) = &create.hnsw_config {
-        if !(2..=256).contains(&hnsw.m) {
-            return bad(format!(
-                "hnsw_config.m is {}; it must be between 2 and 256",
-                hnsw.m
-            ));
-        }
-        if !(1..=10_000).contains(&hnsw.ef_construct) {
-            return bad(format!(
-                "hnsw_config.ef_construct is {}; it must be between 1 and 10000",
-                hnsw.ef_construct
-            ));
+    let collection_hnsw = create.hnsw_config.unwrap_or_default();
+    if create.hnsw_config.is_some() {
+        check_hnsw(&collection_hnsw, "hnsw_config")?;
+    }
+    for space in spaces.all() {
+        if let Some(diff) = &space.params.hnsw_config {
+            let path = if spaces.is_named() {
+                format!("vectors.{}.hnsw_config", space.name)
+            } else {
+                "vectors.hnsw_config".to_owned()
+            };
+            let merged = collection_hnsw.merged(Some(diff));
+            merged.check_supported_at(&path)?;
+            check_hnsw(&merged, &path)?;
         }
     }
     if let Some(opt) = &create.optimizers_config {
@@ -139,23 +157,7 @@ impl Collection {
                 Bitset::load(&seg_dir, entry.deleted_gen, data.len())?
             };
             let live = (0..data.len()).filter(|&i| !deleted.contains(i)).count();
-            // Loaded, never rebuilt: an index costs minutes to build and milliseconds to read.
-            // It is derived from the vectors, so a damaged or missing index file does not fail
-            // the open: the segment is searched exactly until the optimizer has rebuilt it.
-            let index = match spaces.single().filter(|_| entry.indexed) {
-                Some(space) => {
-                    let path = seg_dir.join(HNSW_FILE);
-                    match HnswGraph::load(&path, data.len(), space.distance()) {
-                        Ok(graph) => Some(Arc::new(graph)),
-                        Err(error) => {
-                            log::warn!("the index of segment {} is rebuilt: {error}", entry.id);
-                            None
-                        }
-                    }
-                }
-                None => None,
-            };
-            let sub_graphs = load_sub_graphs(&seg_dir, entry, data.len(), &spaces);
+            let indexes = Indexes::load(&seg_dir, entry, data.len(), &spaces);
             segments.push(Segment {
                 id: entry.id,
                 data: Arc::new(data),
@@ -164,9 +166,8 @@ impl Collection {
                 persisted: true,
                 deleted_gen: entry.deleted_gen,
                 deleted_dirty: false,
-                index,
+                indexes: Arc::new(indexes),
                 fields: Arc::default(),
-                sub_graphs: Arc::new(sub_graphs),
             });
         }
         let mut state = new_state(
@@ -251,66 +252,6 @@ impl Collection {
             closed: AtomicBool::new(false),
             optimizer: Mutex::new(OptimizerState::default()),
         }
-    }
-}
-
-/// Load a segment's sub-graphs. They are derived data: a damaged one is logged and the
-/// segment's sub-graphs are left for the optimizer to rebuild (searches meanwhile walk the
-/// main graph).
-fn load_sub_graphs(seg_dir: &Path, entry: &SegmentEntry, len: usize, spaces: &Spaces) -> SubGraphs {
-    let mut graphs = Vec::with_capacity(entry.sub_graphs.len());
-    for sub in &entry.sub_graphs {
-        // The target, the distance and the layout of the graph's vectors in the rows.
-        let target = match &sub.space {
-            Some(name) => spaces
-                .get(name)
-                .ok()
-                .filter(|_| spaces.is_named())
-                .map(|s| (GraphFor::Space(name.clone()), s.distance(), s.column)),
-            None => match (match_value(&sub.value), spaces.single()) {
-                (Some(value), Some(space)) => Some((
-                    GraphFor::Value {
-                        key: sub.key.clone(),
-                        value,
-                    },
-                    space.distance(),
-                    0,
-                )),
-                _ => None,
-            },
-        };
-        let loaded = match target {
-            Some((target, distance, column))
-                if !sub.file.contains(['/', '\\']) && !sub.file.contains("..") =>
-            {
-                HnswGraph::load(&seg_dir.join(&sub.file), len, distance)
-                    .map_err(|e| e.to_string())
-                    .and_then(|graph| match graph.offsets() {
-                        Some(_) => Ok((target, graph.with_layout(spaces.width(), column))),
-                        None => Err("it is not a sub-graph".to_owned()),
-                    })
-            }
-            _ => Err(format!("bad entry {sub:?}")),
-        };
-        match loaded {
-            Ok((target, graph)) => graphs.push(SubGraph {
-                target,
-                file: sub.file.clone(),
-                graph: Arc::new(graph),
-            }),
-            Err(why) => {
-                log::warn!(
-                    "the sub-graphs of segment {} are rebuilt: {}: {why}",
-                    entry.id,
-                    sub.file
-                );
-                return SubGraphs::default();
-            }
-        }
-    }
-    SubGraphs {
-        keys: entry.sub_keys.clone(),
-        graphs,
     }
 }
 

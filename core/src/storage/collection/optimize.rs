@@ -9,45 +9,55 @@ use futures::channel::oneshot;
 
 use super::{lock, Collection};
 use crate::error::StorageError;
-use crate::models::{Distance, PayloadSchemaType};
-use crate::storage::hnsw::{HnswBuilder, HnswGraph, HnswParams};
+use crate::models::PayloadSchemaType;
+use crate::storage::hnsw::{HnswBuilder, HnswParams, HNSW_FILE};
 use crate::storage::payload_index::FieldIndexes;
 use crate::storage::plan::{self, Plan, SegmentShape, Thresholds};
-use crate::storage::segment::{Bitset, GraphFor, Segment, SegmentData, SubGraph, SubGraphs};
+use crate::storage::segment::{
+    Bitset, IndexEntry, Indexes, Segment, SegmentData, Target, VectorIndex,
+};
+use crate::storage::space::Space;
 use crate::storage::{read, write};
 
 /// How long the optimizer leaves a collection alone after an optimization failed, so that a
 /// persistent failure (a full disk) does not rebuild an index at every write.
 const RETRY_AFTER_FAILURE: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// An optimization being carried out: the points an HNSW graph is built over, and what to do
-/// with the result. Built by [`Collection::prepare`]; the graph is filled by any number of
+/// An optimization being carried out: the points its indexes are built over, and what to do
+/// with the result. Built by [`Collection::prepare`]; the graphs are filled by any number of
 /// threads through [`Job::insert_next`]; [`Collection::commit`] swaps the result in.
 pub(crate) struct Job {
     kind: JobKind,
     /// The points: the indexed segment's own data, or the new segment of a rebuild.
     data: Arc<SegmentData>,
-    /// Offsets to insert into the graph.
-    nodes: Vec<u32>,
-    builder: Option<HnswBuilder>,
-    /// Per-value sub-graphs to build after the main graph.
-    subs: Vec<SubBuild>,
-    /// The payload keys the sub-graphs are for.
-    sub_keys: Vec<String>,
+    /// The graphs to build, one after the other.
+    builds: Vec<GraphBuild>,
+    /// The payload keys the per-value graphs are for.
+    keys: Vec<String>,
+    total: usize,
     next: AtomicUsize,
     done: Arc<AtomicUsize>,
 }
 
-/// A sub-graph being built: over the live points of a named space, or whose `key` holds
-/// `value`.
-struct SubBuild {
-    target: GraphFor,
+/// A graph being built: over every offset of the segment (the unnamed space's, inserted by
+/// offset), or over a subset (a named space's points, or one value's), inserted by node.
+struct GraphBuild {
+    target: Target,
     builder: HnswBuilder,
+    /// The offsets to insert into a graph over every offset; `None` for a subset graph,
+    /// whose nodes `0..nodes` are inserted.
+    offsets: Option<Vec<u32>>,
     nodes: usize,
 }
 
+impl GraphBuild {
+    fn len(&self) -> usize {
+        self.offsets.as_ref().map_or(self.nodes, Vec::len)
+    }
+}
+
 pub(super) enum JobKind {
-    /// Give the sealed segment `id` an index.
+    /// Give the sealed segment `id` the indexes it lacks.
     Index { id: u64 },
     /// Replace `sources` by the new segment `id`; `origin[o]` is where new offset `o` came
     /// from, as (index into `sources`, offset there).
@@ -59,39 +69,26 @@ pub(super) enum JobKind {
 }
 
 impl Job {
-    /// Insert the next point into the graph; `false` once every point is in.
+    /// Insert the next point into its graph; `false` once every point is in.
     pub(crate) fn insert_next(&self) -> bool {
         let mut k = self.next.fetch_add(1, AtomicOrdering::Relaxed);
-        let main = self.main_nodes();
-        if k < main {
-            if let Some(builder) = &self.builder {
-                builder.insert(self.data.vectors(), self.nodes[k]);
-            }
-        } else {
-            k -= main;
-            let mut inserted = false;
-            for sub in &self.subs {
-                if k < sub.nodes {
-                    sub.builder.insert_node(self.data.vectors(), k as u32);
-                    inserted = true;
-                    break;
+        let vectors = self.data.vectors();
+        let mut inserted = false;
+        for build in &self.builds {
+            if k < build.len() {
+                match &build.offsets {
+                    Some(offsets) => build.builder.insert(vectors, offsets[k]),
+                    None => build.builder.insert_node(vectors, k as u32),
                 }
-                k -= sub.nodes;
+                inserted = true;
+                break;
             }
-            if !inserted {
-                return false;
-            }
+            k -= build.len();
         }
-        self.done.fetch_add(1, AtomicOrdering::Release);
-        true
-    }
-
-    fn main_nodes(&self) -> usize {
-        if self.builder.is_some() {
-            self.nodes.len()
-        } else {
-            0
+        if inserted {
+            self.done.fetch_add(1, AtomicOrdering::Release);
         }
+        inserted
     }
 
     /// Whether every point is in its graphs (or there is no graph to build).
@@ -101,7 +98,7 @@ impl Job {
 
     /// Insertions the graphs take in all.
     pub(crate) fn total(&self) -> usize {
-        self.main_nodes() + self.subs.iter().map(|s| s.nodes).sum::<usize>()
+        self.total
     }
 
     /// The counter of points inserted so far.
@@ -109,69 +106,58 @@ impl Job {
         self.done.clone()
     }
 
-    pub(super) fn finish(self) -> (JobKind, Arc<SegmentData>, Option<HnswGraph>, SubGraphs) {
-        let graph = self.builder.map(HnswBuilder::finish);
-        let graphs = self
-            .subs
+    /// What the job was, its points, and the indexes it built (file names provisional:
+    /// `hnsw.bin` for the unnamed space's graph, `hnsw-sub-<k>.bin` for the others).
+    pub(super) fn finish(self) -> (JobKind, Arc<SegmentData>, Indexes) {
+        let entries = self
+            .builds
             .into_iter()
             .enumerate()
-            .map(|(k, sub)| SubGraph {
-                target: sub.target,
-                file: format!("hnsw-sub-{k}.bin"),
-                graph: Arc::new(sub.builder.finish()),
+            .map(|(k, build)| IndexEntry {
+                file: if build.offsets.is_some() {
+                    HNSW_FILE.to_owned()
+                } else {
+                    format!("hnsw-sub-{k}.bin")
+                },
+                target: build.target,
+                index: VectorIndex::Hnsw(Arc::new(build.builder.finish())),
             })
             .collect();
-        let subs = SubGraphs {
-            keys: self.sub_keys,
-            graphs,
+        let indexes = Indexes {
+            keys: self.keys,
+            entries,
         };
-        (self.kind, self.data, graph, subs)
+        (self.kind, self.data, indexes)
     }
 }
 
 /// The optimizer's side of a collection: planning, carrying out and committing optimizations,
 /// and the bookkeeping that lets callers wait for it. The async driver is `crate::optimizer`.
 impl Collection {
-    /// The distance of the main graph: the unnamed space's (named collections have none).
-    fn main_distance(&self) -> Distance {
-        self.spaces
-            .single()
-            .map_or(Distance::Dot, |space| space.distance())
-    }
-
-    /// What the sub-graphs of a segment are built for: the payload keys of per-value
-    /// sub-graphs, or (named collections) one entry per space.
-    fn graph_keys(&self, schema: &BTreeMap<String, PayloadSchemaType>) -> Vec<String> {
-        if self.spaces.is_named() {
-            self.spaces
-                .all()
-                .iter()
-                .map(|s| format!("vector:{}", s.name))
-                .collect()
-        } else {
-            sub_keys(schema)
-        }
-    }
-
-    /// Whether a segment has every graph it should have: the main graph and the per-value
-    /// sub-graphs of the schema, or (named collections) a graph per space.
+    /// Whether a segment has every index it should have: a graph per space, and the
+    /// per-value graphs of the schema's keys.
     fn graphs_complete(
         &self,
         segment: &Segment,
         schema: &BTreeMap<String, PayloadSchemaType>,
     ) -> bool {
-        let main = self.spaces.is_named() || segment.index.is_some();
-        main && segment.sub_graphs.keys == self.graph_keys(schema)
+        self.spaces
+            .all()
+            .iter()
+            .all(|space| segment.indexes.has_space(&space.name))
+            && segment.indexes.keys == sub_keys(schema)
     }
 
     fn thresholds(&self) -> Thresholds {
         Thresholds::new(&self.optimizers, self.dim)
     }
 
-    fn hnsw_params(&self) -> HnswParams {
+    /// The build parameters of `space`'s graphs.
+    fn hnsw_params(&self, space: &Space) -> HnswParams {
+        let hnsw = self.space_hnsw(space);
         HnswParams {
-            m: self.hnsw.m,
-            ef_construct: self.hnsw.ef_construct,
+            m: hnsw.m,
+            ef_construct: hnsw.ef_construct,
         }
     }
 
@@ -215,36 +201,20 @@ impl Collection {
     /// Get `plan` (an index or a rebuild) ready to build: gather or copy its points. `None`
     /// when its segments are gone meanwhile.
     pub(crate) fn prepare(&self, plan: &Plan) -> Option<Job> {
-        let seed = |id: u64| id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         match plan {
             Plan::Seal => None,
             Plan::Index(id) => {
-                let (data, deleted, has_graph, fields, schema) = {
+                let (data, deleted, built, fields, schema) = {
                     let state = read(&self.state);
                     let segment = state.segments.iter().find(|s| s.id == *id)?;
                     (
                         segment.data.clone(),
                         segment.deleted.clone(),
-                        segment.index.is_some(),
+                        segment.indexes.clone(),
                         segment.fields.clone(),
                         state.schema.clone(),
                     )
                 };
-                let nodes = (0..data.len() as u32)
-                    .filter(|&o| !deleted.contains(o as usize))
-                    .collect();
-                // A segment that has its graph and lacks only sub-graphs (the payload schema
-                // changed) keeps its graph. Named collections have no main graph, only one
-                // per space.
-                let builder = (!has_graph && !self.spaces.is_named()).then(|| {
-                    HnswBuilder::new(
-                        self.dim,
-                        data.len(),
-                        self.main_distance(),
-                        self.hnsw_params(),
-                        seed(*id),
-                    )
-                });
                 let fields = if fields.fits(&schema) {
                     fields
                 } else {
@@ -252,10 +222,11 @@ impl Collection {
                         data.payload(o)
                     }))
                 };
-                let subs = self.sub_builds(&data, &fields, &schema, &deleted, *id);
-                let mut job = self.job(JobKind::Index { id: *id }, data, nodes, builder);
-                job.subs = subs;
-                job.sub_keys = self.graph_keys(&schema);
+                // A space that has its graph keeps it (the payload schema changed, and only
+                // the per-value graphs are built again).
+                let builds = self.graph_builds(&data, &fields, &schema, &deleted, *id, &built);
+                let mut job = self.job(JobKind::Index { id: *id }, data, builds);
+                job.keys = sub_keys(&schema);
                 Some(job)
             }
             Plan::Rebuild(ids) => {
@@ -284,126 +255,131 @@ impl Collection {
                     }
                 }
                 let indexed = self.thresholds().indexing.is_some_and(|n| live >= n);
-                let builder = (indexed && !self.spaces.is_named()).then(|| {
-                    HnswBuilder::new(
-                        self.dim,
-                        live,
-                        self.main_distance(),
-                        self.hnsw_params(),
-                        seed(id),
-                    )
-                });
-                let nodes = (0..live as u32).collect();
                 let kind = JobKind::Rebuild {
                     id,
                     sources: ids.clone(),
                     origin,
                 };
-                let (subs, keys) = if indexed {
+                let (builds, keys) = if indexed {
                     let schema = read(&self.state).schema.clone();
                     let fields = FieldIndexes::build(&schema, data.len(), |o| data.payload(o));
                     let none = Bitset::default();
-                    (
-                        self.sub_builds(&data, &fields, &schema, &none, id),
-                        self.graph_keys(&schema),
-                    )
+                    let builds =
+                        self.graph_builds(&data, &fields, &schema, &none, id, &Indexes::default());
+                    (builds, sub_keys(&schema))
                 } else {
                     (Vec::new(), Vec::new())
                 };
-                let mut job = self.job(kind, Arc::new(data), nodes, builder);
-                job.subs = subs;
-                job.sub_keys = keys;
+                let mut job = self.job(kind, Arc::new(data), builds);
+                job.keys = keys;
                 Some(job)
             }
         }
     }
 
-    /// Builders of the sub-graphs of a segment: one per value of a keyword, integer or bool
-    /// field that more points hold than a filtered search would score exactly.
-    fn sub_builds(
+    /// The graphs a segment needs beside those it has (`built`): for each space, a graph over
+    /// its points unless it has one, and a graph per value of a keyword, integer or bool field
+    /// that more of its points hold than a filtered search would score exactly. The unnamed
+    /// space's graph covers every offset; the others cover subsets.
+    fn graph_builds(
         &self,
         data: &SegmentData,
         fields: &FieldIndexes,
         schema: &BTreeMap<String, PayloadSchemaType>,
         deleted: &Bitset,
         id: u64,
-    ) -> Vec<SubBuild> {
-        let limit = self.exact_limit();
-        let mut subs = Vec::new();
-        if self.spaces.is_named() {
-            for (k, space) in self.spaces.all().iter().enumerate() {
-                let live: Vec<u32> = (0..data.len())
-                    .filter(|&o| !deleted.contains(o) && space.present(data.vector(o)))
-                    .map(|o| o as u32)
-                    .collect();
-                let nodes = live.len();
-                let builder = HnswBuilder::subset(
-                    space.dim,
-                    live,
-                    space.distance(),
-                    self.hnsw_params(),
-                    id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (k as u64).wrapping_add(1 << 32),
-                )
-                .with_layout(self.dim, space.column);
-                subs.push(SubBuild {
-                    target: GraphFor::Space(space.name.clone()),
-                    builder,
-                    nodes,
+        built: &Indexes,
+    ) -> Vec<GraphBuild> {
+        let seed = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let named = self.spaces.is_named();
+        let mut builds = Vec::new();
+        for (k, space) in self.spaces.all().iter().enumerate() {
+            let params = self.hnsw_params(space);
+            let limit = self.space_exact_limit(space);
+            let present = |o: u32| {
+                !deleted.contains(o as usize) && (!named || space.present(data.vector(o as usize)))
+            };
+            if !built.has_space(&space.name) {
+                let live: Vec<u32> = (0..data.len() as u32).filter(|&o| present(o)).collect();
+                builds.push(if named {
+                    let nodes = live.len();
+                    let seed = seed ^ (k as u64).wrapping_add(1 << 32);
+                    GraphBuild {
+                        target: Target::Space(space.name.clone()),
+                        builder: HnswBuilder::subset(
+                            space.dim,
+                            live,
+                            space.distance(),
+                            params,
+                            seed,
+                        )
+                        .with_layout(self.dim, space.column),
+                        offsets: None,
+                        nodes,
+                    }
+                } else {
+                    GraphBuild {
+                        target: Target::Space(space.name.clone()),
+                        builder: HnswBuilder::new(
+                            self.dim,
+                            data.len(),
+                            space.distance(),
+                            params,
+                            seed,
+                        ),
+                        offsets: Some(live),
+                        nodes: 0,
+                    }
                 });
             }
-            return subs;
-        }
-        for key in sub_keys(schema) {
-            let Some(index) = fields.get(&key) else {
-                continue;
-            };
-            for (condition, offsets) in index.values() {
-                let Some(crate::models::Match::Value(value)) = condition.r#match else {
+            for key in sub_keys(schema) {
+                let Some(index) = fields.get(&key) else {
                     continue;
                 };
-                if offsets.len() <= limit {
-                    continue;
+                for (condition, offsets) in index.values() {
+                    let Some(crate::models::Match::Value(value)) = condition.r#match else {
+                        continue;
+                    };
+                    if offsets.len() <= limit {
+                        continue;
+                    }
+                    let live: Vec<u32> = offsets.iter().copied().filter(|&o| present(o)).collect();
+                    if live.len() <= limit {
+                        continue;
+                    }
+                    let nodes = live.len();
+                    let seed = seed ^ builds.len() as u64 ^ ((k as u64) << 40);
+                    builds.push(GraphBuild {
+                        target: Target::Value {
+                            space: space.name.clone(),
+                            key: key.clone(),
+                            value,
+                        },
+                        builder: HnswBuilder::subset(
+                            space.dim,
+                            live,
+                            space.distance(),
+                            params,
+                            seed,
+                        )
+                        .with_layout(self.dim, space.column),
+                        offsets: None,
+                        nodes,
+                    });
                 }
-                let live: Vec<u32> = offsets
-                    .iter()
-                    .copied()
-                    .filter(|&o| !deleted.contains(o as usize))
-                    .collect();
-                let nodes = live.len();
-                let builder = HnswBuilder::subset(
-                    self.dim,
-                    live,
-                    self.main_distance(),
-                    self.hnsw_params(),
-                    id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ subs.len() as u64,
-                );
-                subs.push(SubBuild {
-                    target: GraphFor::Value {
-                        key: key.clone(),
-                        value,
-                    },
-                    builder,
-                    nodes,
-                });
             }
         }
-        subs
+        builds
     }
 
-    fn job(
-        &self,
-        kind: JobKind,
-        data: Arc<SegmentData>,
-        nodes: Vec<u32>,
-        builder: Option<HnswBuilder>,
-    ) -> Job {
+    fn job(&self, kind: JobKind, data: Arc<SegmentData>, builds: Vec<GraphBuild>) -> Job {
+        let total = builds.iter().map(GraphBuild::len).sum();
         Job {
             kind,
             data,
-            nodes,
-            builder,
-            subs: Vec::new(),
-            sub_keys: Vec::new(),
+            builds,
+            keys: Vec::new(),
+            total,
             next: AtomicUsize::new(0),
             done: Arc::new(AtomicUsize::new(0)),
         }
@@ -448,13 +424,12 @@ impl Collection {
         outcome
     }
 
-    /// Memory taken by the links of every HNSW index, in bytes.
+    /// Memory taken by every vector index (the links of the HNSW graphs), in bytes.
     pub fn index_links_bytes(&self) -> usize {
         read(&self.state)
             .segments
             .iter()
-            .filter_map(|s| s.index.as_ref())
-            .map(|g| g.links_bytes())
+            .map(|s| s.indexes.resident_bytes())
             .sum()
     }
 
@@ -539,15 +514,19 @@ pub(super) fn sub_keys(schema: &BTreeMap<String, PayloadSchemaType>) -> Vec<Stri
         .collect()
 }
 
-/// Give `subs` file names that none of `taken` has.
-pub(super) fn rename_sub_files(subs: &mut SubGraphs, taken: &[String]) {
+/// Give the indexes of `built` file names that none of `taken` has (`hnsw.bin` keeps its
+/// name: it is only built when the segment has none).
+pub(super) fn rename_index_files(built: &mut Indexes, taken: &[String]) {
     let mut next = 0usize;
-    for sub in &mut subs.graphs {
+    for entry in &mut built.entries {
+        if entry.file == HNSW_FILE {
+            continue;
+        }
         loop {
             let name = format!("hnsw-sub-{next}.bin");
             next += 1;
             if !taken.contains(&name) {
-                sub.file = name;
+                entry.file = name;
                 break;
             }
         }

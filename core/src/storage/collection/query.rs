@@ -1,17 +1,7 @@
 //! Reads: retrieve, count, scroll, search (filtered or not), recommend and group search.
 //!
-//! ## Filtered search planning, per segment
-//! 1. Estimate the matching points from the payload indexes (an upper bound, nothing
-//!    materialised).
-//! 2. Few (at most the exact-search limit, see [`Collection::exact_limit`]): gather the
-//!    candidates from the indexes and score them exactly. Cheaper than any graph walk, and
-//!    exact.
-//! 3. Many, and the segment has an HNSW graph: walk it. If the filter requires one value of
-//!    a keyword, integer or bool field that has its own sub-graph (built by the optimizer for
-//!    large values), walk that smaller graph, whose every node is a candidate; otherwise walk
-//!    the whole graph, where points that do not match still route the search but are never
-//!    returned, so recall holds at any selectivity (at the cost of visiting more nodes).
-//! 4. Many and no graph: scan, checking each point.
+//! A search fans out over the segments and merges what they find; each segment plans its
+//! own part (`segment/search.rs`).
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap, HashSet};
@@ -19,31 +9,23 @@ use std::collections::{BinaryHeap, HashMap, HashSet};
 use super::{read, Collection, Loc, State};
 use crate::error::StorageError;
 use crate::models::{
-    Condition, CountRequest, Direction, Filter, GetPoints, GroupId, GroupsResult, Match,
-    OrderValue, PayloadSchemaType, PointGroup, PointId, RecommendExample, RecommendRequest, Record,
+    Condition, CountRequest, Direction, Filter, GetPoints, GroupId, GroupsResult, OrderValue,
+    PayloadSchemaType, PointGroup, PointId, RecommendExample, RecommendRequest, Record,
     ScoredPoint, ScrollRequest, ScrollResult, SearchGroupsRequest, SearchRequest, StartFrom,
     WithPayloadSelector, DEFAULT_SCROLL_LIMIT,
 };
-use crate::models::{NamedVectorStruct, WithVectorSelector};
-use crate::storage::distance::{graph_distance, score_from_graph, Order};
+use crate::models::{HnswConfig, NamedVectorStruct, WithVectorSelector};
+use crate::storage::distance::{score_from_graph, Order};
 use crate::storage::field_index::{self, FieldIndex};
 use crate::storage::filter::values_at;
 use crate::storage::plan::points_in_kb;
-use crate::storage::segment::{Segment, SegmentData};
+use crate::storage::segment::{SegmentData, SegmentQuery, SpaceQuery};
 use crate::storage::select::Selector;
-use crate::storage::space::Spaces;
+use crate::storage::space::{Space, Spaces};
 
 /// Filters matching at most this many points of a segment are always scored exactly: a graph
 /// walk would visit more points than that.
 const MIN_EXACT_LIMIT: usize = 256;
-
-/// How much wider the beam is on a per-value sub-graph than asked. A sub-graph walk costs a
-/// fraction of a whole-graph walk (the graph is smaller and every node it visits matches),
-/// while the points a selective filter leaves are often far from the query and packed tight
-/// (measured: recall@10 0.92-0.94 at ef 32 for 1-10 % filters on debian-384, the same as a
-/// graph of those points alone); the wider beam buys the recall back and stays faster than
-/// the unfiltered search.
-const SUB_GRAPH_EF_FACTOR: usize = 2;
 
 /// A search hit being ranked: `goodness` is the negated graph distance (higher is better).
 struct Candidate {
@@ -124,33 +106,14 @@ impl State {
         f: &mut dyn FnMut(PointId, Loc),
     ) {
         for (position, segment) in self.segments.iter().enumerate() {
-            let data = &*segment.data;
-            let at = |offset: u32| Loc {
-                segment: position as u32,
-                offset,
-            };
-            let Some(filter) = filter else {
-                for offset in 0..data.len() {
-                    if !segment.deleted.contains(offset) {
-                        f(data.id(offset), at(offset as u32));
-                    }
-                }
-                continue;
-            };
             let locate = |id: &PointId| self.locate_in(position, id);
-            let selector = Selector::new(filter, data, &segment.fields, &locate);
-            let candidates = selector.gather(selector.estimate(), gather_limit(exact_limit, data));
-            let mut visit = |offset: u32| {
-                if !segment.deleted.contains(offset as usize)
-                    && (candidates.exact || selector.check(offset))
-                {
-                    f(data.id(offset as usize), at(offset));
-                }
-            };
-            match &candidates.offsets {
-                Some(list) => list.iter().copied().for_each(&mut visit),
-                None => (0..data.len() as u32).for_each(&mut visit),
-            }
+            segment.for_each_match(filter, exact_limit, &locate, &mut |offset| {
+                let loc = Loc {
+                    segment: position as u32,
+                    offset,
+                };
+                f(segment.data.id(offset as usize), loc);
+            });
         }
     }
 }
@@ -164,6 +127,18 @@ impl Collection {
     /// candidate's vector is a cache miss while a graph walk touches a few hundred.
     pub(super) fn exact_limit(&self) -> usize {
         (points_in_kb(self.hnsw.full_scan_threshold, self.dim) / 8).max(MIN_EXACT_LIMIT)
+    }
+
+    /// The HNSW settings of `space`: the collection's, with the space's own over them.
+    pub(super) fn space_hnsw(&self, space: &Space) -> HnswConfig {
+        self.hnsw.merged(space.params.hnsw_config.as_ref())
+    }
+
+    /// [`exact_limit`](Self::exact_limit) for searches of `space`, from its own
+    /// `full_scan_threshold` and size.
+    pub(super) fn space_exact_limit(&self, space: &Space) -> usize {
+        let threshold = self.space_hnsw(space).full_scan_threshold;
+        (points_in_kb(threshold, space.dim) / 8).max(MIN_EXACT_LIMIT)
     }
 
     /// The requested points that exist, in request order (each id once).
@@ -433,7 +408,6 @@ impl Collection {
                 "score_threshold is {t}; it must be a number"
             )));
         }
-        let named = self.spaces.is_named();
         let offset = request.offset.unwrap_or(0);
         let wanted = request.limit.saturating_add(offset);
         if request.limit == 0 {
@@ -442,143 +416,65 @@ impl Collection {
         let distance = space.distance();
         let order = Order::of(distance);
         let threshold = request.score_threshold;
-        // Smaller is closer for graph distances, whatever the metric; scores are derived only
-        // for the hits that survive.
-        let metric = graph_distance(distance);
-        let exact = request.params.is_some_and(|p| p.exact);
+        let hnsw = self.space_hnsw(space);
         let ef = request
             .params
             .and_then(|p| p.hnsw_ef)
-            .unwrap_or(self.hnsw.ef_construct)
+            .unwrap_or(hnsw.ef_construct)
             .max(wanted);
-        let full_scan = points_in_kb(self.hnsw.full_scan_threshold, space.dim);
-        let exact_limit = self.exact_limit();
+        let plan = SegmentQuery {
+            space: SpaceQuery {
+                rows: &[],
+                stride: self.dim,
+                space,
+                may_be_absent: self.spaces.is_named(),
+                query: &query,
+                wanted,
+                ef,
+            },
+            exact: request.params.is_some_and(|p| p.exact),
+            filter: request.filter.as_ref(),
+            exact_limit: self.space_exact_limit(space),
+            full_scan: points_in_kb(hnsw.full_scan_threshold, space.dim),
+        };
 
         let state = read(&self.state);
         // A heap of the best `wanted` so far, worst on top, so each candidate costs one compare.
         let mut best: BinaryHeap<Candidate> =
             BinaryHeap::with_capacity(wanted.min(state.index.len()) + 1);
-        let mut consider = |d: f32, data: &SegmentData, position: usize, offset: usize| {
-            let s = score_from_graph(distance, d);
-            if threshold.is_some_and(|t| order.better(t, s)) {
-                return;
-            }
-            let candidate = Candidate {
-                goodness: -d,
-                score: s,
-                id: data.id(offset),
-                segment: position as u32,
-                offset: offset as u32,
-            };
-            if best.len() < wanted {
-                best.push(candidate);
-            } else if best.peek().is_some_and(|worst| candidate < *worst) {
-                best.pop();
-                best.push(candidate);
-            }
-        };
-        let mut scanned = 0usize;
         for (position, segment) in state.segments.iter().enumerate() {
             // Between segments: a caller that gave up costs at most one more segment.
             if cancelled() {
                 return Ok(None);
             }
             let data = &*segment.data;
-            let live = |offset: u32| !segment.deleted.contains(offset as usize);
-            let graph = if named {
-                segment.space_graph(&space.name)
-            } else {
-                segment.index.as_deref()
-            };
-            let graph = graph.filter(|_| !exact && segment.live >= full_scan);
-            let Some(filter) = &request.filter else {
-                if let Some(graph) = graph {
-                    let hits = graph.search_until(
-                        data.vectors(),
-                        space.dim,
-                        &query,
-                        wanted,
-                        ef,
-                        &live,
-                        cancelled,
-                    );
-                    for (d, offset) in hits {
-                        consider(d, data, position, offset as usize);
-                    }
-                    continue;
+            // Smaller graph distances are closer, whatever the metric; scores are derived
+            // only for the hits that survive.
+            let mut consider = |d: f32, offset: u32| {
+                let s = score_from_graph(distance, d);
+                if threshold.is_some_and(|t| order.better(t, s)) {
+                    return;
                 }
-                for (i, row) in data.vectors().chunks_exact(self.dim).enumerate() {
-                    scanned += 1;
-                    if scanned.is_multiple_of(4096) && cancelled() {
-                        return Ok(None);
-                    }
-                    if !segment.deleted.contains(i) && (!named || space.present(row)) {
-                        consider(metric(&query, space.of(row)), data, position, i);
-                    }
+                let candidate = Candidate {
+                    goodness: -d,
+                    score: s,
+                    id: data.id(offset as usize),
+                    segment: position as u32,
+                    offset,
+                };
+                if best.len() < wanted {
+                    best.push(candidate);
+                } else if best.peek().is_some_and(|worst| candidate < *worst) {
+                    best.pop();
+                    best.push(candidate);
                 }
-                continue;
             };
             let locate = |id: &PointId| state.locate_in(position, id);
-            let selector = Selector::new(filter, data, &segment.fields, &locate);
-            let estimate = selector.estimate();
-            let walk = graph.filter(|_| estimate > exact_limit);
-            if let Some(graph) = walk {
-                let sub = if named {
-                    None
-                } else {
-                    sub_graph(segment, filter)
-                };
-                let beam = if sub.is_some() {
-                    ef.saturating_mul(SUB_GRAPH_EF_FACTOR)
-                } else {
-                    ef
-                };
-                let graph = sub.unwrap_or(graph);
-                let accept = |offset: u32| live(offset) && selector.check(offset);
-                let hits = graph.search_until(
-                    data.vectors(),
-                    space.dim,
-                    &query,
-                    wanted,
-                    beam,
-                    &accept,
-                    cancelled,
-                );
-                for (d, offset) in hits {
-                    consider(d, data, position, offset as usize);
-                }
-                continue;
-            }
-            let candidates = selector.gather(estimate, gather_limit(exact_limit, data));
-            let mut visit = |offset: u32| {
-                let row = data.vector(offset as usize);
-                if live(offset)
-                    && (!named || space.present(row))
-                    && (candidates.exact || selector.check(offset))
-                {
-                    consider(
-                        metric(&query, space.of(row)),
-                        data,
-                        position,
-                        offset as usize,
-                    );
-                }
-            };
-            match &candidates.offsets {
-                Some(list) => {
-                    for &offset in list {
-                        visit(offset);
-                    }
-                }
-                None => {
-                    for offset in 0..data.len() as u32 {
-                        scanned += 1;
-                        if scanned.is_multiple_of(4096) && cancelled() {
-                            return Ok(None);
-                        }
-                        visit(offset);
-                    }
-                }
+            if segment
+                .search(&plan, &locate, cancelled, &mut consider)
+                .is_err()
+            {
+                return Ok(None);
             }
         }
         // A graph search stopped by `cancelled` returned a partial answer: never pass it on.
@@ -821,12 +717,6 @@ impl Collection {
     }
 }
 
-/// Up to how many candidates are worth gathering from the indexes for a scan of `data`
-/// (beyond that, checking every offset in order is cheaper).
-fn gather_limit(exact_limit: usize, data: &SegmentData) -> usize {
-    exact_limit.max(data.len() / 4)
-}
-
 /// The group keys of a payload: string and integer values at `key` (array elements one
 /// level deep), each once.
 fn group_ids(payload: &crate::models::Payload, key: &str) -> Vec<GroupId> {
@@ -850,29 +740,4 @@ fn group_ids(payload: &crate::models::Payload, key: &str) -> Vec<GroupId> {
         }
     }
     out
-}
-
-/// The sub-graph of `segment` for a value the filter requires (a `must` match on a field that
-/// has per-value sub-graphs), if there is one.
-fn sub_graph<'a>(
-    segment: &'a Segment,
-    filter: &Filter,
-) -> Option<&'a crate::storage::hnsw::HnswGraph> {
-    let must = filter.must.as_ref()?;
-    must.iter().find_map(|condition| {
-        let Condition::Field(field) = condition else {
-            return None;
-        };
-        let Some(Match::Value(value)) = &field.r#match else {
-            return None;
-        };
-        if field.range.is_some()
-            || field.geo_bounding_box.is_some()
-            || field.geo_radius.is_some()
-            || field.values_count.is_some()
-        {
-            return None;
-        }
-        segment.sub_graph(&field.key, value)
-    })
 }

@@ -140,3 +140,232 @@ fn score_threshold_and_cancellation() {
         .unwrap()
         .is_none());
 }
+
+/// Named spaces are planned like the unnamed one: each gets its graph and a graph per large
+/// value of an indexed keyword field, a filter requiring that value walks it, and the answers
+/// are the filtered brute force's (recall checked against a reference computed here). The
+/// graphs survive a reopen.
+#[test]
+fn named_spaces_get_per_value_graphs_that_filtered_searches_walk() {
+    use crate::models::{
+        CreateFieldIndex, Filter, HnswConfig, NamedVectorStruct, OptimizersConfig,
+        PayloadSchemaType, VectorStruct, VectorsConfig,
+    };
+    use crate::storage::segment::Target;
+    use std::collections::{BTreeMap, HashSet};
+
+    const SPACES: [(&str, usize, Distance); 2] =
+        [("a", 8, Distance::Cosine), ("b", 4, Distance::Euclid)];
+    const COLORS: [&str; 3] = ["red", "blue", "rare"];
+    let color = |i: u64| match i % 21 {
+        0 => "rare",
+        k if k % 2 == 0 => "red",
+        _ => "blue",
+    };
+    // Every fifth point has no vector in "b".
+    let has = |i: u64, space: usize| space == 0 || !i.is_multiple_of(5);
+    let vector = |i: u64, space: usize| -> Vec<f32> {
+        (0..SPACES[space].1)
+            .map(|k| ((i * 31 + k as u64 * 7 + space as u64 * 13) as f32 * 0.618).sin())
+            .collect()
+    };
+    let create =
+        CreateCollection::new(VectorsConfig::named(SPACES.iter().map(
+            |(name, dim, distance)| (*name, VectorParams::new(*dim as u64, *distance)),
+        )))
+        .hnsw_config(HnswConfig {
+            m: 16,
+            ef_construct: 64,
+            full_scan_threshold: 1,
+            ..HnswConfig::default()
+        })
+        .optimizers_config(OptimizersConfig {
+            indexing_threshold: Some(1),
+            default_segment_number: 1,
+            ..OptimizersConfig::default()
+        });
+    let points: Vec<PointStruct> = (0..1_500u64)
+        .map(|i| {
+            let named: BTreeMap<String, Vec<f32>> = (0..SPACES.len())
+                .filter(|&s| has(i, s))
+                .map(|s| (SPACES[s].0.to_owned(), vector(i, s)))
+                .collect();
+            PointStruct::new(i, VectorStruct::Named(named))
+                .with_payload(crate::payload!({ "color": color(i) }))
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    Collection::init_dir(dir.path(), create).unwrap();
+    let options = DiskOptions {
+        durability: Durability::Interval(std::time::Duration::from_secs(1)),
+        on_corruption: OnCorruption::Fail,
+        checkpoint_bytes: 1 << 30,
+    };
+    let (c, _) = Collection::open(dir.path(), options.clone()).unwrap();
+    c.upsert(points).unwrap();
+    c.create_field_index(&CreateFieldIndex::new("color", PayloadSchemaType::Keyword))
+        .unwrap();
+    c.optimize(1).unwrap();
+
+    let check = |c: &Collection, when: &str| {
+        {
+            let state = read(&c.state);
+            let sealed = &state.segments[..state.segments.len() - 1];
+            assert_eq!(sealed.len(), 1, "{when}: one indexed segment");
+            let indexes = &sealed[0].indexes;
+            for (name, _, _) in SPACES {
+                assert!(indexes.has_space(name), "{when}: graph of {name}");
+                for value in ["red", "blue"] {
+                    let v = crate::models::MatchValue::Keyword(value.into());
+                    assert!(
+                        indexes.value(name, "color", &v).is_some(),
+                        "{when}: graph of {name} for {value}"
+                    );
+                }
+                // 72 points are "rare": scored exactly, no graph of their own.
+                let rare = crate::models::MatchValue::Keyword("rare".into());
+                assert!(indexes.value(name, "color", &rare).is_none());
+            }
+            let values = indexes
+                .entries
+                .iter()
+                .filter(|e| matches!(e.target, Target::Value { .. }))
+                .count();
+            assert_eq!(values, 4, "{when}");
+        }
+        for (s, (name, _, distance)) in SPACES.iter().enumerate() {
+            for wanted in COLORS {
+                let (mut found, mut total) = (0, 0);
+                for q in 0..8u64 {
+                    let query = vector(10_000 + q, s);
+                    let filter = Filter::must([crate::models::Condition::matches("color", wanted)]);
+                    let request =
+                        SearchRequest::new(NamedVectorStruct::named(*name, query.clone()), 10)
+                            .filter(filter)
+                            .hnsw_ef(64);
+                    let hits = c.search(&request, &never).unwrap().unwrap();
+                    let mut qn = query.clone();
+                    if *distance == Distance::Cosine {
+                        normalize(&mut qn);
+                    }
+                    let mut truth: Vec<(f32, u64)> = (0..1_500u64)
+                        .filter(|&i| has(i, s) && color(i) == wanted)
+                        .map(|i| {
+                            let mut v = vector(i, s);
+                            if *distance == Distance::Cosine {
+                                normalize(&mut v);
+                            }
+                            (goodness(Order::of(*distance), score(*distance, &qn, &v)), i)
+                        })
+                        .collect();
+                    truth.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+                    let best: HashSet<PointId> = truth
+                        .iter()
+                        .take(10)
+                        .map(|(_, i)| PointId::Num(*i))
+                        .collect();
+                    assert_eq!(hits.len(), 10, "{when} {name} {wanted}");
+                    for hit in &hits {
+                        let PointId::Num(i) = hit.id else {
+                            panic!("{:?}", hit.id)
+                        };
+                        assert!(has(i, s) && color(i) == wanted, "{when}: {i} returned");
+                    }
+                    found += hits.iter().filter(|h| best.contains(&h.id)).count();
+                    total += best.len();
+                }
+                assert!(
+                    found * 10 >= total * 9,
+                    "{when} {name} {wanted}: recall {found}/{total}"
+                );
+            }
+        }
+    };
+    check(&c, "built");
+    drop(c);
+    let (c, _) = Collection::open(dir.path(), options).unwrap();
+    check(&c, "reopened");
+}
+
+/// A space's own `hnsw_config` builds its graphs (and only its graphs) with its settings, is
+/// kept in the manifest, and is checked like the collection's, errors naming the space.
+#[test]
+fn a_space_hnsw_config_builds_its_graphs() {
+    use crate::models::{
+        HnswConfig, HnswConfigDiff, OptimizersConfig, VectorStruct, VectorsConfig,
+    };
+    use crate::storage::segment::VectorIndex;
+    use std::collections::BTreeMap;
+
+    let spaces = |a: HnswConfigDiff| {
+        VectorsConfig::named([
+            ("a", VectorParams::new(4, Distance::Dot).hnsw_config(a)),
+            ("b", VectorParams::new(4, Distance::Dot)),
+        ])
+    };
+    let own = HnswConfigDiff {
+        m: Some(6),
+        ef_construct: Some(20),
+        ..HnswConfigDiff::default()
+    };
+    let create = CreateCollection::new(spaces(own))
+        .hnsw_config(HnswConfig {
+            m: 12,
+            ef_construct: 40,
+            full_scan_threshold: 1,
+            ..HnswConfig::default()
+        })
+        .optimizers_config(OptimizersConfig {
+            indexing_threshold: Some(1),
+            default_segment_number: 1,
+            ..OptimizersConfig::default()
+        });
+    let c = Collection::with_config(create.clone()).unwrap();
+    let points: Vec<PointStruct> = (0..300u64)
+        .map(|i| {
+            let v: Vec<f32> = (0..4).map(|k| ((i * 4 + k) as f32 * 0.77).sin()).collect();
+            let named: BTreeMap<String, Vec<f32>> =
+                [("a".to_owned(), v.clone()), ("b".to_owned(), v)].into();
+            PointStruct::new(i, VectorStruct::Named(named))
+        })
+        .collect();
+    c.upsert(points).unwrap();
+    c.optimize(1).unwrap();
+    {
+        let state = read(&c.state);
+        let indexes = &state.segments[0].indexes;
+        for (space, m, ef) in [("a", 6, 20), ("b", 12, 40)] {
+            let VectorIndex::Hnsw(graph) = indexes.space(space) else {
+                panic!("{space} has no graph");
+            };
+            assert_eq!(
+                (graph.params().m, graph.params().ef_construct),
+                (m, ef),
+                "{space}"
+            );
+        }
+    }
+    assert_eq!(c.info().config.params.vectors, spaces(own));
+
+    let refused = |diff: HnswConfigDiff| {
+        Collection::with_config(CreateCollection {
+            vectors: spaces(diff),
+            ..create.clone()
+        })
+        .unwrap_err()
+        .to_string()
+    };
+    let bad_m = refused(HnswConfigDiff {
+        m: Some(1),
+        ..HnswConfigDiff::default()
+    });
+    assert!(bad_m.contains("vectors.a.hnsw_config.m is 1"), "{bad_m}");
+    let payload_m = refused(HnswConfigDiff {
+        payload_m: Some(7),
+        ..HnswConfigDiff::default()
+    });
+    assert!(
+        payload_m.contains("vectors.a.hnsw_config.payload_m"),
+        "{payload_m}"
+    );
+}

@@ -20,6 +20,10 @@
 //! `count` = bits, data = little-endian u64 words), rewritten under a new generation at each
 //! checkpoint that changed it; the collection manifest names the current generation.
 //!
+//! How a segment is searched is its own business: `search.rs` holds the plan (which index,
+//! exact scoring or a walk, how a filter is applied) and `indexes.rs` the seam every vector
+//! index kind plugs into.
+//!
 //! Invariants: `ids`, `versions`, payloads and vectors all have `len()` entries; vectors have
 //! the collection's dimension; an offset is live in at most one segment of a collection.
 
@@ -29,10 +33,15 @@ use std::sync::Arc;
 
 use super::bytes::ByteReader;
 use super::checked::{self, HEADER_LEN};
-use super::hnsw::HnswGraph;
 use super::payload_index::FieldIndexes;
 use crate::error::StorageError;
-use crate::models::{MatchValue, Payload, PointId};
+use crate::models::{Payload, PointId};
+
+mod indexes;
+mod search;
+
+pub(crate) use indexes::{IndexEntry, Indexes, SpaceQuery, Target, VectorIndex};
+pub(crate) use search::SegmentQuery;
 
 const VECTORS_MAGIC: [u8; 8] = *b"RROVEC\0\0";
 const POINTS_MAGIC: [u8; 8] = *b"RROIDS\0\0";
@@ -545,79 +554,12 @@ pub(crate) struct Segment {
     pub(crate) deleted_gen: u64,
     /// Whether `deleted` changed since it was last persisted.
     pub(crate) deleted_dirty: bool,
-    /// The HNSW index over its offsets, once built (sealed segments only).
-    pub(crate) index: Option<Arc<HnswGraph>>,
+    /// Its vector indexes, per space (sealed segments only; `indexes.rs`).
+    pub(crate) indexes: Arc<Indexes>,
     /// Its payload indexes (sealed segments only; built from the payloads when sealed or
     /// loaded, and whenever the collection's payload schema changes, unless its
     /// `payload_index.bin` cache holds them for the current schema).
     pub(crate) fields: Arc<FieldIndexes>,
-    /// HNSW graphs over the points of one value of a keyword, integer or bool field, for
-    /// filters that require that value.
-    pub(crate) sub_graphs: Arc<SubGraphs>,
-}
-
-/// The per-value sub-graphs of a segment.
-#[derive(Debug, Default)]
-pub(crate) struct SubGraphs {
-    /// The payload keys they were built for (a key whose values are all small has none).
-    pub(crate) keys: Vec<String>,
-    /// The graphs, one per large value.
-    pub(crate) graphs: Vec<SubGraph>,
-}
-
-/// What points a sub-graph covers.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum GraphFor {
-    /// The points that have a vector in this named space (the graph of that space).
-    Space(String),
-    /// The points whose `key` holds `value` (unnamed collections only).
-    Value { key: String, value: MatchValue },
-}
-
-/// A graph over some of the points of a segment.
-#[derive(Debug)]
-pub(crate) struct SubGraph {
-    pub(crate) target: GraphFor,
-    /// Its file in the segment's directory.
-    pub(crate) file: String,
-    pub(crate) graph: Arc<HnswGraph>,
-}
-
-impl SubGraphs {
-    /// Their manifest entries.
-    pub(crate) fn entries(&self) -> Vec<crate::storage::manifest::SubGraphEntry> {
-        self.graphs
-            .iter()
-            .map(|g| match &g.target {
-                GraphFor::Space(name) => crate::storage::manifest::SubGraphEntry {
-                    key: String::new(),
-                    value: serde_json::Value::Null,
-                    space: Some(name.clone()),
-                    file: g.file.clone(),
-                },
-                GraphFor::Value { key, value } => crate::storage::manifest::SubGraphEntry {
-                    key: key.clone(),
-                    value: match value {
-                        MatchValue::Keyword(s) => serde_json::Value::from(s.clone()),
-                        MatchValue::Integer(n) => serde_json::Value::from(*n),
-                        MatchValue::Bool(b) => serde_json::Value::from(*b),
-                    },
-                    space: None,
-                    file: g.file.clone(),
-                },
-            })
-            .collect()
-    }
-}
-
-/// The match value a sub-graph entry's JSON value stands for.
-pub(crate) fn match_value(value: &serde_json::Value) -> Option<MatchValue> {
-    match value {
-        serde_json::Value::String(s) => Some(MatchValue::Keyword(s.clone())),
-        serde_json::Value::Bool(b) => Some(MatchValue::Bool(*b)),
-        serde_json::Value::Number(n) => n.as_i64().map(MatchValue::Integer),
-        _ => None,
-    }
 }
 
 impl Segment {
@@ -631,28 +573,9 @@ impl Segment {
             persisted: false,
             deleted_gen: 0,
             deleted_dirty: false,
-            index: None,
+            indexes: Arc::default(),
             fields: Arc::default(),
-            sub_graphs: Arc::default(),
         }
-    }
-
-    /// The sub-graph over the points whose `key` holds `value`, if one was built.
-    pub(crate) fn sub_graph(&self, key: &str, value: &MatchValue) -> Option<&HnswGraph> {
-        self.sub_graphs
-            .graphs
-            .iter()
-            .find(|g| matches!(&g.target, GraphFor::Value { key: k, value: v } if k == key && v == value))
-            .map(|g| &*g.graph)
-    }
-
-    /// The graph of named space `name`, if one was built.
-    pub(crate) fn space_graph(&self, name: &str) -> Option<&HnswGraph> {
-        self.sub_graphs
-            .graphs
-            .iter()
-            .find(|g| matches!(&g.target, GraphFor::Space(n) if n == name))
-            .map(|g| &*g.graph)
     }
 
     /// Mark `offset` deleted; returns whether it was live.
