@@ -20,6 +20,8 @@
 //! valgrind --tool=callgrind $B tokio $D search 1 2000
 //! $B time $D search 1 2000 5                             # medians of 5 rounds, all contenders
 //! ```
+//! The timing mode also prints, per contender, CPU time and context switches per request of
+//! each kind of thread (caller, instance thread, each pool), read from `/proc`.
 //! `SEARCH_THREADS=n` pins the clients' search pool.
 //! Contenders: `engine`, `tokio`, `smol`. Shapes: `search`, `batch` (8 searches per request),
 //! `health` (the engine's is nothing at all).
@@ -197,43 +199,78 @@ fn open(name: &str, dir: &Path, spin: bool) -> Box<dyn Contender> {
             std::mem::forget(toc);
             Box::new(Engine(collection))
         }
+        // Threads named after the backend, so the timing mode can tell the instances apart.
         #[cfg(feature = "tokio")]
         "tokio" => Box::new(Client(
-            block_on(rro::open_with(config, rro::TokioBackend)).expect("open tokio"),
+            block_on(rro::open_with(
+                config.thread_name("tokio"),
+                rro::TokioBackend,
+            ))
+            .expect("open tokio"),
         )),
         #[cfg(feature = "smol")]
         "smol" => Box::new(Client(
-            block_on(rro::open_with(config, rro::SmolBackend)).expect("open smol"),
+            block_on(rro::open_with(config.thread_name("smol"), rro::SmolBackend))
+                .expect("open smol"),
         )),
         other => panic!("unknown contender {other}"),
     }
 }
 
-/// CPU time of every thread of this process in nanoseconds, and their context switches
-/// (voluntary and not), from `/proc` (Linux; zeros elsewhere).
-fn process_usage() -> (f64, f64) {
+/// CPU time (ns), voluntary and involuntary context switches of this process's threads,
+/// summed by kind: the thread's name without a trailing `-<index>`, and `caller` for the main
+/// thread. From `/proc` (Linux; empty elsewhere).
+type Usage = std::collections::BTreeMap<String, [f64; 3]>;
+
+fn process_usage() -> Usage {
+    let mut usage = Usage::new();
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return (0.0, 0.0);
+        return usage;
     };
-    let (mut cpu, mut switches) = (0.0, 0.0);
+    let pid = std::process::id().to_string();
     for task in tasks.flatten() {
         let path = task.path();
+        let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        let name = name.trim();
+        let kind = if task.file_name().to_str() == Some(pid.as_str()) {
+            "caller"
+        } else {
+            match name.rsplit_once('-') {
+                Some((kind, index)) if index.bytes().all(|b| b.is_ascii_digit()) => kind,
+                _ => name,
+            }
+        };
+        let entry = usage.entry(kind.to_owned()).or_default();
         if let Ok(stat) = std::fs::read_to_string(path.join("schedstat")) {
-            cpu += stat
+            entry[0] += stat
                 .split_whitespace()
                 .next()
                 .and_then(|ns| ns.parse::<f64>().ok())
                 .unwrap_or(0.0);
         }
         if let Ok(status) = std::fs::read_to_string(path.join("status")) {
-            switches += status
-                .lines()
-                .filter(|l| l.contains("ctxt_switches"))
-                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-                .sum::<f64>();
+            for line in status.lines() {
+                let value = || line.split_whitespace().nth(1)?.parse::<f64>().ok();
+                if line.starts_with("voluntary_ctxt_switches") {
+                    entry[1] += value().unwrap_or(0.0);
+                } else if line.starts_with("nonvoluntary_ctxt_switches") {
+                    entry[2] += value().unwrap_or(0.0);
+                }
+            }
         }
     }
-    (cpu, switches)
+    usage
+}
+
+/// `after - before`, kind by kind.
+fn usage_delta(before: &Usage, after: &Usage) -> Usage {
+    after
+        .iter()
+        .map(|(kind, a)| {
+            let b = before.get(kind).copied().unwrap_or_default();
+            (kind.clone(), [a[0] - b[0], a[1] - b[1], a[2] - b[2]])
+        })
+        .collect()
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -295,19 +332,25 @@ fn main() {
         let mut times: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
         let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
         let mut switches: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+        let mut by_kind: Vec<Usage> = vec![Usage::new(); names.len()];
         for (contender, _) in contenders.iter().zip(&names) {
             contender.run(shape, &queries, in_flight, WARMUP);
         }
         // Rounds interleave the contenders, so a noisy moment hits them all alike.
         for _ in 0..rounds {
             for (c, contender) in contenders.iter().enumerate() {
-                let (cpu_before, switches_before) = process_usage();
+                let before = process_usage();
                 let started = Instant::now();
                 std::hint::black_box(contender.run(shape, &queries, in_flight, count));
                 times[c].push(started.elapsed().as_secs_f64() * 1e6 / count as f64);
-                let (cpu_after, switches_after) = process_usage();
-                cpu[c].push((cpu_after - cpu_before) / 1e3 / count as f64);
-                switches[c].push((switches_after - switches_before) / count as f64);
+                let delta = usage_delta(&before, &process_usage());
+                let requests = count as f64;
+                cpu[c].push(delta.values().map(|u| u[0]).sum::<f64>() / 1e3 / requests);
+                switches[c].push(delta.values().map(|u| u[1] + u[2]).sum::<f64>() / requests);
+                for (kind, u) in delta {
+                    let total = by_kind[c].entry(kind).or_default();
+                    (0..3).for_each(|i| total[i] += u[i]);
+                }
             }
         }
         let median = |t: &mut Vec<f64>| {
@@ -325,6 +368,19 @@ fn main() {
                 median(&mut cpu[c]),
                 median(&mut switches[c]),
             );
+            // Where that goes, over every round: threads that did anything.
+            let requests = (rounds * count) as f64;
+            for (kind, u) in &by_kind[c] {
+                if u[0] / 1e3 / requests >= 0.05 {
+                    println!(
+                        "         {kind:<16} CPU {:8.2} µs/request  switches {:5.2} voluntary \
+                         {:5.2} involuntary /request",
+                        u[0] / 1e3 / requests,
+                        u[1] / requests,
+                        u[2] / requests,
+                    );
+                }
+            }
         }
         contenders.into_iter().for_each(|c| c.close());
         return;
