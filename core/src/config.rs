@@ -49,6 +49,18 @@ pub enum OnCorruption {
 /// How an instance is set up. Start from [`Config::new`] (a data directory) or
 /// [`Config::in_memory`], and chain setters.
 ///
+/// # Pool sizes
+/// By default the search pool has a thread per core, the update pool one thread and the
+/// general pool a thread per core; each setter pins a size. The rule behind the defaults:
+/// - Searches may use every core when nothing else runs. Idle pool threads park, so a search
+///   pool sized for the whole machine costs nothing while it waits (on a 2-core machine, a
+///   search pool of cores - 1 left half the machine idle under concurrent searches).
+/// - An index build never starves searches: the optimizer builds with as many tasks as the
+///   update pool has threads ([`update_threads`](Config::update_threads), default 1), so a
+///   build keeps at most that many threads busy, and the operating system shares the cores
+///   between them and the search threads: with the defaults a build takes at most one core's
+///   worth, and searches never starve a build either, since its thread keeps its share.
+///
 /// ```
 /// use std::time::Duration;
 /// let config = rro_core::Config::in_memory()
@@ -104,7 +116,7 @@ impl Config {
     pub fn in_memory() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Config {
-            search_threads: cores.saturating_sub(1).max(1),
+            search_threads: cores,
             update_threads: 1,
             general_threads: cores,
             request_timeout: Duration::from_secs(30),
@@ -153,7 +165,8 @@ impl Config {
         self.path.as_deref()
     }
 
-    /// Threads of the search pool (default: cores - 1, at least 1).
+    /// Threads of the search pool (default: one per core). See [`Config`] for how the pools
+    /// share the machine.
     pub fn search_threads(mut self, threads: usize) -> Self {
         self.search_threads = threads.max(1);
         self
@@ -227,5 +240,27 @@ impl Config {
             idle_spin: self.idle_spin,
             pace: Default::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::Pool;
+
+    #[test]
+    fn default_pools_give_searches_every_core_and_builds_one_thread() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let pools = Config::in_memory().pool_config();
+        assert_eq!(pools.threads(Pool::Search), cores);
+        assert_eq!(pools.threads(Pool::Update), 1);
+        assert_eq!(pools.threads(Pool::General), cores);
+        // Pinned sizes are kept, and never below one thread.
+        let pinned = Config::in_memory()
+            .search_threads(3)
+            .update_threads(0)
+            .pool_config();
+        assert_eq!(pinned.threads(Pool::Search), 3);
+        assert_eq!(pinned.threads(Pool::Update), 1);
     }
 }
