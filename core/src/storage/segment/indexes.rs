@@ -84,9 +84,9 @@ impl SpaceQuery<'_> {
     pub(crate) fn score(
         &self,
         offsets: impl Iterator<Item = u32>,
-        accept: &dyn Fn(u32) -> bool,
+        accept: &impl Fn(u32) -> bool,
         stop: &dyn Fn() -> bool,
-        found: &mut dyn FnMut(f32, u32),
+        found: &mut impl FnMut(f32, u32),
     ) -> Flow {
         let metric = graph_distance(self.space.distance());
         for (k, offset) in offsets.enumerate() {
@@ -105,9 +105,28 @@ impl SpaceQuery<'_> {
         Ok(())
     }
 
-    /// The number of rows.
-    fn len(&self) -> usize {
-        self.rows.len().checked_div(self.stride).unwrap_or(0)
+    /// [`score`](Self::score) every row in order: the exact scan, in one pass over the rows.
+    fn scan(
+        &self,
+        accept: &impl Fn(u32) -> bool,
+        stop: &dyn Fn() -> bool,
+        found: &mut impl FnMut(f32, u32),
+    ) -> Flow {
+        let metric = graph_distance(self.space.distance());
+        let (column, dim) = (self.space.column, self.space.dim);
+        for (offset, row) in self.rows.chunks_exact(self.stride.max(1)).enumerate() {
+            if (offset + 1).is_multiple_of(STOP_CHECK_ROWS) && stop() {
+                return Err(Stopped);
+            }
+            let offset = offset as u32;
+            if (self.may_be_absent && !self.space.present(row)) || !accept(offset) {
+                continue;
+            }
+            if let Some(vector) = row.get(column..column + dim) {
+                found(metric(self.query, vector), offset);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -118,12 +137,12 @@ impl VectorIndex {
     pub(crate) fn search(
         &self,
         q: &SpaceQuery<'_>,
-        accept: &dyn Fn(u32) -> bool,
+        accept: &impl Fn(u32) -> bool,
         stop: &dyn Fn() -> bool,
-        found: &mut dyn FnMut(f32, u32),
+        found: &mut impl FnMut(f32, u32),
     ) -> Flow {
         match self {
-            VectorIndex::Plain => q.score(0..q.len() as u32, accept, stop, found),
+            VectorIndex::Plain => q.scan(accept, stop, found),
             VectorIndex::Hnsw(graph) => {
                 let hits =
                     graph.search_until(q.rows, q.space.dim, q.query, q.wanted, q.ef, accept, stop);

@@ -57,7 +57,7 @@ impl Segment {
         q: &SegmentQuery<'_>,
         locate: &dyn Fn(&PointId) -> Option<u32>,
         stop: &dyn Fn() -> bool,
-        found: &mut dyn FnMut(f32, u32),
+        found: &mut impl FnMut(f32, u32),
     ) -> Flow {
         let data = &*self.data;
         let mut space = q.space;
