@@ -87,6 +87,13 @@ handlers! {
     DeleteCollection(ctx, calls::DeleteCollection { name }, _) => {
         Ok(ctx.toc.delete_collection(&name)?)
     };
+    UpdateAliases(ctx, calls::UpdateAliases { request }, _) => {
+        Ok(ctx.toc.update_aliases(&request.actions)?)
+    };
+    ListAliases(ctx, _, _) => Ok(ctx.toc.list_aliases());
+    ListCollectionAliases(ctx, calls::ListCollectionAliases { name }, _) => {
+        Ok(ctx.toc.list_collection_aliases(&name)?)
+    };
     UpsertPoints(ctx, calls::UpsertPoints { collection, points }, _) => {
         let collection = ctx.toc.collection(&collection)?;
         let result = collection.upsert(points.points)?;

@@ -50,6 +50,24 @@ pub struct DeleteCollection {
     pub name: String,
 }
 
+/// Apply a batch of alias actions, all or none.
+#[derive(Debug, Clone)]
+pub struct UpdateAliases {
+    /// The actions, in order.
+    pub request: models::ChangeAliases,
+}
+
+/// List every alias.
+#[derive(Debug, Clone)]
+pub struct ListAliases;
+
+/// List the aliases of collection `name`.
+#[derive(Debug, Clone)]
+pub struct ListCollectionAliases {
+    /// The collection (or an alias of it).
+    pub name: String,
+}
+
 /// Insert or replace points.
 #[derive(Debug, Clone)]
 pub struct UpsertPoints {
