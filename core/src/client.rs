@@ -180,6 +180,23 @@ macro_rules! __rro_operations {
                 r#"assert!(deleted && !again);"#
             }
 
+            /// Change the HNSW parameters, optimizer thresholds, cluster settings or strict mode
+            /// of collection `name` while it serves requests (Qdrant's `PATCH
+            /// /collections/{name}`); fields left out keep their value. The change is kept in
+            /// the collection's manifest. New `m` or `ef_construct` rebuild the existing indexes
+            /// in the background; a lower `indexing_threshold` indexes what now passes it.
+            fn update_collection(name: &str, update: $crate::models::UpdateCollection) -> () {
+                $crate::protocol::calls::UpdateCollection { name: name.to_owned(), update }
+            }
+            example(memory) {
+                r#"let limits = StrictModeConfig { enabled: Some(true), max_query_limit: Some(1), ..Default::default() };"#
+                r#"client.update_collection("docs", UpdateCollection::default().strict_mode_config(limits))"# await
+                r#"let refused = client.search("docs", SearchRequest::new(vec![1.0, 0.0], 2)).await;"#
+                r#"assert!(refused.is_err());"#
+                r#"let info = client.collection_info("docs")"# await
+                r#"assert_eq!(info.config.strict_mode_config.unwrap().max_query_limit, Some(1));"#
+            }
+
             /// Apply a batch of alias actions (create, delete, rename) in order and atomically:
             /// all of them, or none when one fails (the error names its index). Every request
             /// that takes a collection name accepts an alias.
@@ -306,7 +323,8 @@ macro_rules! __rro_operations {
             }
 
             /// Number of points of `collection` the request's filter matches (all without
-            /// one); exact.
+            /// one): exact, or with `exact: false` an estimate from the payload indexes (exact
+            /// without a filter, otherwise an upper bound no larger than the point count).
             fn count(collection: &str, request: $crate::models::CountRequest) -> u64 {
                 $crate::protocol::calls::Count { collection: collection.to_owned(), request }
             }

@@ -131,6 +131,7 @@ calls! {
     WaitIndexReady -> CollectionInfo, General;
     CollectionExists -> bool, General;
     DeleteCollection -> bool, General;
+    UpdateCollection -> (), General;
     UpdateAliases -> (), General;
     ListAliases -> CollectionsAliasesResponse, General;
     ListCollectionAliases -> CollectionsAliasesResponse, General;

@@ -321,6 +321,7 @@ impl DeepParts for crate::protocol::Message {
             | Message::CollectionExists(_)
             | Message::DeleteCollection(_)
             | Message::UpdateAliases(_)
+            | Message::UpdateCollection(_)
             | Message::ListAliases(_)
             | Message::ListCollectionAliases(_)
             | Message::HealthCheck(_)

@@ -50,6 +50,15 @@ pub struct DeleteCollection {
     pub name: String,
 }
 
+/// Change the configuration of collection `name` while it serves requests.
+#[derive(Debug, Clone)]
+pub struct UpdateCollection {
+    /// The collection (or an alias of it).
+    pub name: String,
+    /// What to change.
+    pub update: models::UpdateCollection,
+}
+
 /// Apply a batch of alias actions, all or none.
 #[derive(Debug, Clone)]
 pub struct UpdateAliases {

@@ -9,12 +9,13 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use super::checkpoint::remove_stale_deletion_files;
 use super::write::apply;
+use super::Settings;
 use super::{
     io, Collection, DiskOptions, Loc, OpenReport, OptimizerState, State, Writer, SEGMENTS_DIR,
     WAL_DIR,
 };
 use crate::error::StorageError;
-use crate::models::{CreateCollection, VectorsConfig};
+use crate::models::{CreateCollection, HnswConfig, OptimizersConfig, VectorsConfig};
 use crate::storage::checked::sync_dir;
 use crate::storage::codec::Operation;
 use crate::storage::hnsw::{HnswGraph, HNSW_FILE};
@@ -30,33 +31,47 @@ use crate::storage::wal_mark::MARK_FILE;
 fn check_config(create: &CreateCollection) -> Result<Spaces, StorageError> {
     create.check_supported()?;
     let spaces = Spaces::new(&create.vectors)?;
-    let bad = |why: String| Err(StorageError::BadRequest(why));
     if let Some(hnsw) = &create.hnsw_config {
-        if !(2..=256).contains(&hnsw.m) {
-            return bad(format!(
-                "hnsw_config.m is {}; it must be between 2 and 256",
-                hnsw.m
-            ));
-        }
-        if !(1..=10_000).contains(&hnsw.ef_construct) {
-            return bad(format!(
-                "hnsw_config.ef_construct is {}; it must be between 1 and 10000",
-                hnsw.ef_construct
-            ));
-        }
+        check_hnsw(hnsw)?;
     }
     if let Some(opt) = &create.optimizers_config {
-        if !(0.0..=1.0).contains(&opt.deleted_threshold) {
-            return bad(format!(
-                "optimizers_config.deleted_threshold is {}; it must be between 0 and 1",
-                opt.deleted_threshold
-            ));
-        }
-        if opt.max_segment_size == Some(0) {
-            return bad("optimizers_config.max_segment_size must be above 0".into());
-        }
+        check_optimizers(opt)?;
     }
     Ok(spaces)
+}
+
+/// Check HNSW parameters, at creation or update.
+pub(super) fn check_hnsw(hnsw: &HnswConfig) -> Result<(), StorageError> {
+    let bad = |why: String| Err(StorageError::BadRequest(why));
+    if !(2..=256).contains(&hnsw.m) {
+        return bad(format!(
+            "hnsw_config.m is {}; it must be between 2 and 256",
+            hnsw.m
+        ));
+    }
+    if !(1..=10_000).contains(&hnsw.ef_construct) {
+        return bad(format!(
+            "hnsw_config.ef_construct is {}; it must be between 1 and 10000",
+            hnsw.ef_construct
+        ));
+    }
+    Ok(())
+}
+
+/// Check optimizer thresholds, at creation or update.
+pub(super) fn check_optimizers(opt: &OptimizersConfig) -> Result<(), StorageError> {
+    if !(0.0..=1.0).contains(&opt.deleted_threshold) {
+        return Err(StorageError::BadRequest(format!(
+            "optimizers_config.deleted_threshold is {}; it must be between 0 and 1",
+            opt.deleted_threshold
+        )));
+    }
+    if opt.max_segment_size == Some(0) {
+        return Err(StorageError::BadRequest(
+            "optimizers_config.max_segment_size must be above 0".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn empty_manifest(create: CreateCollection) -> Manifest {
@@ -66,6 +81,8 @@ fn empty_manifest(create: CreateCollection) -> Manifest {
         params: create.vectors,
         hnsw_config: create.hnsw_config.unwrap_or_default(),
         optimizers_config: create.optimizers_config.unwrap_or_default(),
+        strict_mode_config: create.strict_mode_config,
+        stale_indexes: Vec::new(),
         applied_op: 0,
         next_segment_id: 1,
         segments: Vec::new(),
@@ -234,9 +251,13 @@ impl Collection {
             config: manifest.params.clone(),
             dim: spaces.width(),
             spaces,
-            hnsw: manifest.hnsw_config,
-            optimizers: manifest.optimizers_config,
-            cluster: manifest.cluster,
+            settings: RwLock::new(Settings {
+                hnsw: manifest.hnsw_config,
+                optimizers: manifest.optimizers_config,
+                cluster: manifest.cluster,
+                strict_mode: manifest.strict_mode_config.clone(),
+                stale_indexes: manifest.stale_indexes.iter().copied().collect(),
+            }),
             wal_config: manifest.wal_config,
             dir,
             options,

@@ -36,6 +36,9 @@ pub(crate) struct Job {
     sub_keys: Vec<String>,
     next: AtomicUsize,
     done: Arc<AtomicUsize>,
+    /// The HNSW parameters its graphs are built with, to tell at commit whether an update
+    /// changed them meanwhile.
+    pub(super) params: HnswParams,
 }
 
 /// A sub-graph being built: over the live points of a named space, or whose `key` holds
@@ -165,13 +168,14 @@ impl Collection {
     }
 
     fn thresholds(&self) -> Thresholds {
-        Thresholds::new(&self.optimizers, self.dim)
+        Thresholds::new(&self.settings().optimizers, self.dim)
     }
 
-    fn hnsw_params(&self) -> HnswParams {
+    pub(super) fn hnsw_params(&self) -> HnswParams {
+        let hnsw = self.settings().hnsw;
         HnswParams {
-            m: self.hnsw.m,
-            ef_construct: self.hnsw.ef_construct,
+            m: hnsw.m,
+            ef_construct: hnsw.ef_construct,
         }
     }
 
@@ -192,7 +196,15 @@ impl Collection {
                 indexed: self.graphs_complete(s, &state.schema),
             })
             .collect();
-        plan::next(appendable.data.len(), &shapes, &self.thresholds())
+        plan::next(appendable.data.len(), &shapes, &self.thresholds()).or_else(|| {
+            // Indexes built before an update of the HNSW parameters are rebuilt with the
+            // current ones, one segment at a time, once nothing more urgent is left.
+            let stale = self.settings().stale_indexes;
+            shapes
+                .iter()
+                .find(|s| stale.contains(&s.id))
+                .map(|s| Plan::Rebuild(vec![s.id]))
+        })
     }
 
     /// Seal the write segment: a checkpoint on disk, a new write segment in memory.
@@ -406,6 +418,7 @@ impl Collection {
             sub_keys: Vec::new(),
             next: AtomicUsize::new(0),
             done: Arc::new(AtomicUsize::new(0)),
+            params: self.hnsw_params(),
         }
     }
 

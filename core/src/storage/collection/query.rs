@@ -163,7 +163,7 @@ impl Collection {
     /// about 600-800 points (1 MiB of vectors), and ten times more at 6,000, because each
     /// candidate's vector is a cache miss while a graph walk touches a few hundred.
     pub(super) fn exact_limit(&self) -> usize {
-        (points_in_kb(self.hnsw.full_scan_threshold, self.dim) / 8).max(MIN_EXACT_LIMIT)
+        (points_in_kb(self.settings().hnsw.full_scan_threshold, self.dim) / 8).max(MIN_EXACT_LIMIT)
     }
 
     /// The requested points that exist, in request order (each id once).
@@ -446,12 +446,13 @@ impl Collection {
         // for the hits that survive.
         let metric = graph_distance(distance);
         let exact = request.params.is_some_and(|p| p.exact);
+        let hnsw = self.settings().hnsw;
         let ef = request
             .params
             .and_then(|p| p.hnsw_ef)
-            .unwrap_or(self.hnsw.ef_construct)
+            .unwrap_or(hnsw.ef_construct)
             .max(wanted);
-        let full_scan = points_in_kb(self.hnsw.full_scan_threshold, space.dim);
+        let full_scan = points_in_kb(hnsw.full_scan_threshold, space.dim);
         let exact_limit = self.exact_limit();
 
         let state = read(&self.state);
