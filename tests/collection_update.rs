@@ -510,6 +510,9 @@ async fn strict_mode_fields_rro_does_not_enforce_are_refused(ctx: Ctx) {
     client.shutdown().await.unwrap();
 }
 
+/// Which ids a filter matches, by hand.
+type Truth = Box<dyn Fn(u64) -> bool>;
+
 async fn an_estimate_is_within_its_documented_bound(ctx: Ctx) {
     let client = ctx.open_default().await;
     let n = 400u64;
@@ -539,7 +542,7 @@ async fn an_estimate_is_within_its_documented_bound(ctx: Ctx) {
         client.count("c", estimate(None)).await.unwrap(),
         live.len() as u64
     );
-    let cases: Vec<(Filter, Box<dyn Fn(u64) -> bool>)> = vec![
+    let cases: Vec<(Filter, Truth)> = vec![
         (
             Filter::must([Condition::matches("color", "red")]),
             Box::new(|i| i % 4 == 0),
