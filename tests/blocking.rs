@@ -60,6 +60,7 @@ fn open_config(backend: Backend, config: rro::Config) -> BlockingClient {
 
 blocking_tests!(
     every_operation_gives_the_hand_computed_answer,
+    aliases_updates_and_estimates_block_too,
     refuses_inside_a_futures_executor,
     refuses_on_an_rro_thread,
     tokio_async_code_is_refused_but_its_blocking_contexts_are_not,
@@ -328,6 +329,75 @@ fn every_operation_gives_the_hand_computed_answer(backend: Backend) {
     assert!(!client.is_healthy());
     assert!(!again.is_healthy());
     assert_eq!(client.count_points("b"), Err(RroError::ChannelClosed));
+}
+
+/// The operations of aliases, `update_collection` and estimated counts, on the blocking
+/// client, against answers worked out by hand.
+fn aliases_updates_and_estimates_block_too(backend: Backend) {
+    use rro::models::{
+        AliasOperation, ChangeAliases, Condition, StrictModeConfig, UpdateCollection,
+    };
+    let client = open(backend);
+    for name in ["a", "b"] {
+        client
+            .create_collection(name, VectorParams::new(2, Distance::Dot))
+            .unwrap();
+    }
+    // `a` holds ids 1..=3, `b` ids 1..=2; point i = [i, 0] with `{"odd": i % 2 == 1}`.
+    for (name, n) in [("a", 3u64), ("b", 2)] {
+        let points = (1..=n)
+            .map(|i| {
+                PointStruct::new(i, vec![i as f32, 0.0]).with_payload(payload!({"odd": i % 2 == 1}))
+            })
+            .collect();
+        client.upsert_points(name, points).unwrap();
+    }
+    client.create_alias("a", "live").unwrap();
+    assert_eq!(client.count_points("live").unwrap(), 3);
+    let swap = ChangeAliases::new([
+        AliasOperation::delete("live"),
+        AliasOperation::create("b", "live"),
+    ]);
+    client.update_aliases(swap).unwrap();
+    assert_eq!(client.count_points("live").unwrap(), 2);
+    client.rename_alias("live", "current").unwrap();
+    let all = client.list_aliases().unwrap().aliases;
+    assert_eq!(all.len(), 1);
+    assert_eq!(
+        (all[0].alias_name.as_str(), all[0].collection_name.as_str()),
+        ("current", "b")
+    );
+    assert_eq!(client.list_collection_aliases("a").unwrap().aliases, vec![]);
+    client.delete_alias("current").unwrap();
+    assert!(client.delete_alias("current").is_err());
+
+    let limit = StrictModeConfig {
+        enabled: Some(true),
+        max_query_limit: Some(2),
+        ..StrictModeConfig::default()
+    };
+    client
+        .update_collection("a", UpdateCollection::default().strict_mode_config(limit))
+        .unwrap();
+    assert!(client
+        .search("a", SearchRequest::new(vec![1.0, 0.0], 3))
+        .is_err());
+    let hits = client
+        .search("a", SearchRequest::new(vec![1.0, 0.0], 2))
+        .unwrap();
+    assert_eq!(hits.iter().map(|h| h.score).collect::<Vec<_>>(), [3.0, 2.0]);
+
+    // Estimates: exact without a filter, bounded by [exact, points] with one (odd: 1 and 3).
+    let estimate = |filter: Option<Filter>| CountRequest {
+        filter,
+        exact: false,
+        ..CountRequest::default()
+    };
+    assert_eq!(client.count("a", estimate(None)).unwrap(), 3);
+    let odd = Filter::must([Condition::matches("odd", true)]);
+    let estimated = client.count("a", estimate(Some(odd))).unwrap();
+    assert!((2..=3).contains(&estimated), "{estimated}");
+    client.shutdown().unwrap();
 }
 
 fn refused(result: rro::Result<impl std::fmt::Debug>) -> bool {

@@ -180,6 +180,102 @@ macro_rules! __rro_operations {
                 r#"assert!(deleted && !again);"#
             }
 
+            /// Change the HNSW parameters, optimizer thresholds, cluster settings or strict mode
+            /// of collection `name` while it serves requests (Qdrant's `PATCH
+            /// /collections/{name}`); fields left out keep their value. The change is kept in
+            /// the collection's manifest. New `m` or `ef_construct` rebuild the existing indexes
+            /// in the background; a lower `indexing_threshold` indexes what now passes it.
+            fn update_collection(name: &str, update: $crate::models::UpdateCollection) -> () {
+                $crate::protocol::calls::UpdateCollection { name: name.to_owned(), update }
+            }
+            example(memory) {
+                r#"let limits = StrictModeConfig { enabled: Some(true), max_query_limit: Some(1), ..Default::default() };"#
+                r#"client.update_collection("docs", UpdateCollection::default().strict_mode_config(limits))"# await
+                r#"let hits = client.search("docs", SearchRequest::new(vec![1.0, 0.0], 1))"# await
+                r#"assert_eq!(hits.len(), 1); // a limit of 2 would be refused"#
+                r#"let info = client.collection_info("docs")"# await
+                r#"assert_eq!(info.config.strict_mode_config.unwrap().max_query_limit, Some(1));"#
+            }
+
+            /// Apply a batch of alias actions (create, delete, rename) in order and atomically:
+            /// all of them, or none when one fails (the error names its index). Every request
+            /// that takes a collection name accepts an alias.
+            fn update_aliases(request: $crate::models::ChangeAliases) -> () {
+                $crate::protocol::calls::UpdateAliases { request }
+            }
+            example(memory) {
+                r#"client.create_collection("docs_v2", VectorParams::new(2, Distance::Dot))"# await
+                r#"client.update_aliases(ChangeAliases::new([AliasOperation::create("docs", "live")]))"# await
+                r#"let swap = [AliasOperation::delete("live"), AliasOperation::create("docs_v2", "live")];"#
+                r#"client.update_aliases(ChangeAliases::new(swap))"# await
+                r#"let count = client.count_points("live")"# await
+                r#"assert_eq!(count, 0);"#
+            }
+
+            /// Point alias `alias` at `collection` (re-pointing it if it exists).
+            fn create_alias(collection: &str, alias: &str) -> () {
+                $crate::protocol::calls::UpdateAliases {
+                    request: $crate::models::ChangeAliases::new([
+                        $crate::models::AliasOperation::create(collection, alias),
+                    ]),
+                }
+            }
+            example(memory) {
+                r#"client.create_alias("docs", "live")"# await
+                r#"let count = client.count_points("live")"# await
+                r#"assert_eq!(count, 2);"#
+            }
+
+            /// Remove alias `alias`; an error if there is none.
+            fn delete_alias(alias: &str) -> () {
+                $crate::protocol::calls::UpdateAliases {
+                    request: $crate::models::ChangeAliases::new([
+                        $crate::models::AliasOperation::delete(alias),
+                    ]),
+                }
+            }
+            example(memory) {
+                r#"client.create_alias("docs", "live")"# await
+                r#"client.delete_alias("live")"# await
+                r#"let exists = client.collection_exists("live")"# await
+                r#"assert!(!exists);"#
+            }
+
+            /// Rename alias `old` to `new`.
+            fn rename_alias(old: &str, new: &str) -> () {
+                $crate::protocol::calls::UpdateAliases {
+                    request: $crate::models::ChangeAliases::new([
+                        $crate::models::AliasOperation::rename(old, new),
+                    ]),
+                }
+            }
+            example(memory) {
+                r#"client.create_alias("docs", "live")"# await
+                r#"client.rename_alias("live", "current")"# await
+                r#"let list = client.list_aliases()"# await
+                r#"assert_eq!(list.aliases[0].alias_name, "current");"#
+            }
+
+            /// Every alias, sorted by alias name.
+            fn list_aliases() -> $crate::models::CollectionsAliasesResponse {
+                $crate::protocol::calls::ListAliases
+            }
+            example(memory) {
+                r#"client.create_alias("docs", "live")"# await
+                r#"let list = client.list_aliases()"# await
+                r#"assert_eq!((list.aliases[0].alias_name.as_str(), list.aliases[0].collection_name.as_str()), ("live", "docs"));"#
+            }
+
+            /// The aliases of collection `name`, sorted by alias name.
+            fn list_collection_aliases(name: &str) -> $crate::models::CollectionsAliasesResponse {
+                $crate::protocol::calls::ListCollectionAliases { name: name.to_owned() }
+            }
+            example(memory) {
+                r#"client.create_alias("docs", "live")"# await
+                r#"let list = client.list_collection_aliases("docs")"# await
+                r#"assert_eq!(list.aliases.len(), 1);"#
+            }
+
             /// Insert or replace `points` in `collection`: the whole batch, or nothing if any
             /// point is invalid.
             fn upsert_points(collection: &str, points: Vec<$crate::models::PointStruct>) -> $crate::models::UpdateResult {
@@ -227,7 +323,8 @@ macro_rules! __rro_operations {
             }
 
             /// Number of points of `collection` the request's filter matches (all without
-            /// one); exact.
+            /// one): exact, or with `exact: false` an estimate from the payload indexes (exact
+            /// without a filter, otherwise an upper bound no larger than the point count).
             fn count(collection: &str, request: $crate::models::CountRequest) -> u64 {
                 $crate::protocol::calls::Count { collection: collection.to_owned(), request }
             }

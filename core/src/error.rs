@@ -106,6 +106,29 @@ pub enum StorageError {
         /// The name that was asked for.
         name: String,
     },
+    /// No alias with this name exists.
+    #[error("alias `{name}` not found")]
+    AliasNotFound {
+        /// The name that was asked for.
+        name: String,
+    },
+    /// Action `index` (counted from 0) of an alias batch failed, so none of the batch was
+    /// applied.
+    #[error("alias action {index} failed, no action of the batch was applied: {error}")]
+    AliasAction {
+        /// Position of the failing action in the batch.
+        index: usize,
+        /// Why it failed.
+        error: Box<StorageError>,
+    },
+    /// The collection's `strict_mode_config` forbids the request (Qdrant answers 403).
+    #[error("forbidden by strict mode: {description}; {help}")]
+    StrictMode {
+        /// What the request exceeds.
+        description: String,
+        /// What to do instead.
+        help: String,
+    },
     /// The request uses a Qdrant field rro recognises but does not implement. Reaches client
     /// callers as [`RroError::Unsupported`].
     #[error("`{field}` is not supported by rro: {supported}")]

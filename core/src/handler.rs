@@ -87,8 +87,23 @@ handlers! {
     DeleteCollection(ctx, calls::DeleteCollection { name }, _) => {
         Ok(ctx.toc.delete_collection(&name)?)
     };
+    UpdateCollection(ctx, calls::UpdateCollection { name, update }, _) => {
+        let collection = ctx.toc.collection(&name)?;
+        collection.update_config(&update)?;
+        // New thresholds or HNSW parameters may give the optimizer work.
+        ctx.optimizer.kick(&collection);
+        Ok(())
+    };
+    UpdateAliases(ctx, calls::UpdateAliases { request }, _) => {
+        Ok(ctx.toc.update_aliases(&request.actions)?)
+    };
+    ListAliases(ctx, _, _) => Ok(ctx.toc.list_aliases());
+    ListCollectionAliases(ctx, calls::ListCollectionAliases { name }, _) => {
+        Ok(ctx.toc.list_collection_aliases(&name)?)
+    };
     UpsertPoints(ctx, calls::UpsertPoints { collection, points }, _) => {
         let collection = ctx.toc.collection(&collection)?;
+        collection.check_strict_batch(points.points.len())?;
         let result = collection.upsert(points.points)?;
         ctx.optimizer.kick(&collection);
         Ok(result)
@@ -100,30 +115,42 @@ handlers! {
     };
     DeletePoints(ctx, calls::DeletePoints { collection, selector }, _) => {
         let collection = ctx.toc.collection(&collection)?;
+        collection.check_strict_update(&selector)?;
         let result = collection.delete(&selector)?;
         ctx.optimizer.kick(&collection);
         Ok(result)
     };
     Count(ctx, calls::Count { collection, request }, _) => {
-        Ok(ctx.toc.collection(&collection)?.count_filtered(&request)?)
+        let collection = ctx.toc.collection(&collection)?;
+        collection.check_strict_read(None, request.filter.as_ref(), None)?;
+        match request.exact {
+            true => Ok(collection.count_filtered(&request)?),
+            false => Ok(collection.count_estimate(&request)?),
+        }
     };
     Scroll(ctx, calls::Scroll { collection, request }, _) => {
-        Ok(ctx.toc.collection(&collection)?.scroll(&request)?)
+        let collection = ctx.toc.collection(&collection)?;
+        let limit = Some(request.limit.unwrap_or(crate::models::DEFAULT_SCROLL_LIMIT));
+        collection.check_strict_read(limit, request.filter.as_ref(), None)?;
+        Ok(collection.scroll(&request)?)
     };
     UpdatePayload(ctx, calls::UpdatePayload { collection, update }, _) => {
         let collection = ctx.toc.collection(&collection)?;
+        collection.check_strict_update(update.selector())?;
         let result = collection.update_payload(&update)?;
         ctx.optimizer.kick(&collection);
         Ok(result)
     };
     UpdateVectors(ctx, calls::UpdateVectors { collection, request }, _) => {
         let collection = ctx.toc.collection(&collection)?;
+        collection.check_strict_batch(request.points.len())?;
         let result = collection.update_vectors(&request)?;
         ctx.optimizer.kick(&collection);
         Ok(result)
     };
     DeleteVectors(ctx, calls::DeleteVectors { collection, request }, _) => {
         let collection = ctx.toc.collection(&collection)?;
+        collection.check_strict_update(&request.selector)?;
         let result = collection.delete_vectors(&request)?;
         ctx.optimizer.kick(&collection);
         Ok(result)
@@ -135,22 +162,34 @@ handlers! {
         Ok(ctx.toc.collection(&collection)?.delete_field_index(&field)?)
     };
     Search(ctx, calls::Search { collection, request }, cancelled) => {
-        ctx.toc.collection(&collection)?.search(&request, cancelled)?.ok_or_else(abandoned)
+        let collection = ctx.toc.collection(&collection)?;
+        check_strict_search(&collection, &request)?;
+        collection.search(&request, cancelled)?.ok_or_else(abandoned)
     };
     SearchBatch(ctx, calls::SearchBatch { collection, requests }, cancelled) => {
-        ctx.toc
-            .collection(&collection)?
-            .search_batch(&requests, cancelled)?
-            .ok_or_else(abandoned)
+        let collection = ctx.toc.collection(&collection)?;
+        for request in &requests {
+            check_strict_search(&collection, request)?;
+        }
+        collection.search_batch(&requests, cancelled)?.ok_or_else(abandoned)
     };
     Recommend(ctx, calls::Recommend { collection, request }, cancelled) => {
-        ctx.toc.collection(&collection)?.recommend(&request, cancelled)?.ok_or_else(abandoned)
+        let collection = ctx.toc.collection(&collection)?;
+        collection.check_strict_read(
+            Some(request.limit),
+            request.filter.as_ref(),
+            request.params.as_ref(),
+        )?;
+        collection.recommend(&request, cancelled)?.ok_or_else(abandoned)
     };
     SearchGroups(ctx, calls::SearchGroups { collection, request }, cancelled) => {
-        ctx.toc
-            .collection(&collection)?
-            .search_groups(&request, cancelled)?
-            .ok_or_else(abandoned)
+        let collection = ctx.toc.collection(&collection)?;
+        collection.check_strict_read(
+            Some(request.limit),
+            request.filter.as_ref(),
+            request.params.as_ref(),
+        )?;
+        collection.search_groups(&request, cancelled)?.ok_or_else(abandoned)
     };
     HealthCheck(ctx, _, _) => Ok(HealthInfo {
         version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -198,6 +237,18 @@ handlers! {
     // Handled by the instance loop itself; never spawned.
     #[cfg(feature = "test-requests")]
     HoldInstance(_, _, _) => Ok(());
+}
+
+/// Strict mode's checks of one search.
+fn check_strict_search(
+    collection: &crate::storage::Collection,
+    request: &crate::models::SearchRequest,
+) -> Result<(), RroError> {
+    Ok(collection.check_strict_read(
+        Some(request.limit),
+        request.filter.as_ref(),
+        request.params.as_ref(),
+    )?)
 }
 
 /// The error of a search whose caller gave up; nobody receives it.

@@ -535,6 +535,8 @@ fn may_write(message: &Message) -> bool {
         | Message::Count(_)
         | Message::Scroll(_)
         | Message::ListCollections(_)
+        | Message::ListAliases(_)
+        | Message::ListCollectionAliases(_)
         | Message::CollectionInfo(_)
         | Message::CollectionExists(_)
         | Message::WaitIndexReady(_)

@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::RroError;
 use crate::models::{
-    CollectionInfo, CollectionsResponse, GroupsResult, Record, ScoredPoint, ScrollResult,
-    SnapshotDescription, UpdateResult,
+    CollectionInfo, CollectionsAliasesResponse, CollectionsResponse, GroupsResult, Record,
+    ScoredPoint, ScrollResult, SnapshotDescription, UpdateResult,
 };
 use crate::runtime::Pool;
 
@@ -131,6 +131,10 @@ calls! {
     WaitIndexReady -> CollectionInfo, General;
     CollectionExists -> bool, General;
     DeleteCollection -> bool, General;
+    UpdateCollection -> (), General;
+    UpdateAliases -> (), General;
+    ListAliases -> CollectionsAliasesResponse, General;
+    ListCollectionAliases -> CollectionsAliasesResponse, General;
     UpsertPoints -> UpdateResult, Update;
     GetPoints -> Vec<Record>, General;
     DeletePoints -> UpdateResult, Update;

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::VectorsConfig;
+use super::{StrictModeConfig, VectorsConfig};
 use crate::error::StorageError;
 
 /// An `Unsupported` error for `field` when it is present.
@@ -124,34 +124,6 @@ impl VectorParams {
     }
 }
 
-/// A space's HNSW settings over the collection's `hnsw_config`, Qdrant's `HnswConfigDiff`:
-/// `{"m": 32, "ef_construct": 200}`; a field left out takes the collection's value.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct HnswConfigDiff {
-    /// Links per node of this space's graphs.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub m: Option<usize>,
-    /// Candidates considered while building this space's graphs; the default `hnsw_ef`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ef_construct: Option<usize>,
-    /// Below this many kilobytes of this space's live vectors a segment is searched exactly.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub full_scan_threshold: Option<usize>,
-    /// As the collection's `payload_m`: honoured when it equals `m`, refused otherwise.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub payload_m: Option<u32>,
-    /// Ignored, as the collection's.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_indexing_threads: Option<u32>,
-    /// Ignored, as the collection's.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub on_disk: Option<bool>,
-    /// Ignored, as the collection's.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub inline_storage: Option<bool>,
-}
-
 /// The HNSW index of a collection: `{"m": 16, "ef_construct": 100, "full_scan_threshold": 10000}`.
 /// Fields left out of the JSON take their defaults. `max_indexing_threads`, `on_disk` and
 /// `inline_storage` are accepted, kept and ignored (README, "Accepted and ignored");
@@ -200,18 +172,7 @@ impl Default for HnswConfig {
 impl HnswConfig {
     /// These settings with a space's own over them.
     pub fn merged(&self, diff: Option<&HnswConfigDiff>) -> HnswConfig {
-        let Some(diff) = diff else {
-            return *self;
-        };
-        HnswConfig {
-            m: diff.m.unwrap_or(self.m),
-            ef_construct: diff.ef_construct.unwrap_or(self.ef_construct),
-            full_scan_threshold: diff.full_scan_threshold.unwrap_or(self.full_scan_threshold),
-            payload_m: diff.payload_m.or(self.payload_m),
-            max_indexing_threads: diff.max_indexing_threads.or(self.max_indexing_threads),
-            on_disk: diff.on_disk.or(self.on_disk),
-            inline_storage: diff.inline_storage.or(self.inline_storage),
-        }
+        diff.map_or(*self, |diff| diff.applied_to(self))
     }
 
     /// Refuse the settings rro does not implement.
@@ -347,8 +308,8 @@ pub const DEFAULT_INDEXING_THRESHOLD_KB: usize = 20_000;
 pub const DEFAULT_MAX_SEGMENT_SIZE_KB: usize = 200_000;
 
 /// Body of `PUT /collections/{name}`: `{"vectors": {"size": 4, "distance": "Dot"}}`, optionally
-/// with `hnsw_config` and `optimizers_config`. Qdrant's cluster settings and `wal_config` are
-/// kept and ignored; its `quantization_config`, `sparse_vectors`, `strict_mode_config`,
+/// with `hnsw_config`, `optimizers_config` and `strict_mode_config`. Qdrant's cluster settings
+/// and `wal_config` are kept and ignored; its `quantization_config`, `sparse_vectors`,
 /// `init_from`, `metadata` and `sharding_method: "custom"` are kept as sent and refused by
 /// [`check_supported`](Self::check_supported) when the collection is created.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -388,9 +349,9 @@ pub struct CreateCollection {
     /// Qdrant's sparse vector spaces; refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sparse_vectors: Option<Box<serde_json::Value>>,
-    /// Qdrant's per-collection request limits; refused.
+    /// Qdrant's per-collection request limits (the fields rro enforces; others are refused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub strict_mode_config: Option<Box<serde_json::Value>>,
+    pub strict_mode_config: Option<StrictModeConfig>,
     /// Qdrant's "copy points from another collection"; refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_from: Option<Box<serde_json::Value>>,
@@ -453,11 +414,9 @@ impl CreateCollection {
             "sparse_vectors",
             "dense vectors (`vectors`) only",
         )?;
-        refuse_if_set(
-            &self.strict_mode_config,
-            "strict_mode_config",
-            "no per-collection request limits",
-        )?;
+        if let Some(strict) = &self.strict_mode_config {
+            strict.check_supported("strict_mode_config")?;
+        }
         refuse_if_set(
             &self.init_from,
             "init_from",
@@ -531,6 +490,9 @@ pub struct CollectionConfig {
     /// Qdrant's log settings as given at creation (kept, never acted on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wal_config: Option<WalConfig>,
+    /// The request limits, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict_mode_config: Option<StrictModeConfig>,
 }
 
 /// `optimizer_status` of a collection's info: `"ok"` or `{"error": "..."}`.
@@ -589,4 +551,232 @@ pub struct CollectionDescription {
 pub struct CollectionsResponse {
     /// Every collection, sorted by name.
     pub collections: Vec<CollectionDescription>,
+}
+
+/// Qdrant's `HnswConfigDiff`: HNSW settings over others, a field left out keeping theirs. A
+/// space's own `hnsw_config` over the collection's (`{"m": 32}`), or what an update changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HnswConfigDiff {
+    /// New [`HnswConfig::m`]; indexed segments are rebuilt with it in the background.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub m: Option<usize>,
+    /// New [`HnswConfig::ef_construct`]; indexed segments are rebuilt with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ef_construct: Option<usize>,
+    /// New [`HnswConfig::full_scan_threshold`]; applies to the next search.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_scan_threshold: Option<usize>,
+    /// New [`HnswConfig::payload_m`] (must equal `m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_m: Option<u32>,
+    /// Kept and ignored, as at creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_indexing_threads: Option<u32>,
+    /// Kept and ignored, as at creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_disk: Option<bool>,
+    /// Kept and ignored, as at creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inline_storage: Option<bool>,
+}
+
+impl HnswConfigDiff {
+    /// `config` with the fields of this diff replaced.
+    pub fn applied_to(&self, config: &HnswConfig) -> HnswConfig {
+        HnswConfig {
+            m: self.m.unwrap_or(config.m),
+            ef_construct: self.ef_construct.unwrap_or(config.ef_construct),
+            full_scan_threshold: self
+                .full_scan_threshold
+                .unwrap_or(config.full_scan_threshold),
+            payload_m: self.payload_m.or(config.payload_m),
+            max_indexing_threads: self.max_indexing_threads.or(config.max_indexing_threads),
+            on_disk: self.on_disk.or(config.on_disk),
+            inline_storage: self.inline_storage.or(config.inline_storage),
+        }
+    }
+}
+
+/// `optimizers_config` of an update: the fields to change, others keep their value.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimizersConfigDiff {
+    /// New [`OptimizersConfig::deleted_threshold`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_threshold: Option<f64>,
+    /// New [`OptimizersConfig::vacuum_min_vector_number`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vacuum_min_vector_number: Option<usize>,
+    /// New [`OptimizersConfig::default_segment_number`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_segment_number: Option<usize>,
+    /// New [`OptimizersConfig::max_segment_size`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_segment_size: Option<usize>,
+    /// New [`OptimizersConfig::indexing_threshold`]; a lower one indexes what now passes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub indexing_threshold: Option<usize>,
+    /// Kept and ignored, as at creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memmap_threshold: Option<u32>,
+    /// Kept and ignored, as at creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flush_interval_sec: Option<u32>,
+    /// Kept and ignored, as at creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_optimization_threads: Option<u32>,
+}
+
+impl OptimizersConfigDiff {
+    /// `config` with the fields of this diff replaced.
+    pub fn applied_to(&self, config: &OptimizersConfig) -> OptimizersConfig {
+        OptimizersConfig {
+            deleted_threshold: self.deleted_threshold.unwrap_or(config.deleted_threshold),
+            vacuum_min_vector_number: self
+                .vacuum_min_vector_number
+                .unwrap_or(config.vacuum_min_vector_number),
+            default_segment_number: self
+                .default_segment_number
+                .unwrap_or(config.default_segment_number),
+            max_segment_size: self.max_segment_size.or(config.max_segment_size),
+            indexing_threshold: self.indexing_threshold.or(config.indexing_threshold),
+            memmap_threshold: self.memmap_threshold.or(config.memmap_threshold),
+            flush_interval_sec: self.flush_interval_sec.or(config.flush_interval_sec),
+            max_optimization_threads: self
+                .max_optimization_threads
+                .or(config.max_optimization_threads),
+        }
+    }
+}
+
+/// `params` of an update: Qdrant's cluster settings, kept and reported, never acted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionParamsDiff {
+    /// New copies per shard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_factor: Option<u32>,
+    /// New write quorum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_consistency_factor: Option<u32>,
+    /// Qdrant's read fan-out; refused (rro has no replicas to fan out to and no place to keep it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_fan_out_factor: Option<u32>,
+    /// New "payloads on disk".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_disk_payload: Option<bool>,
+}
+
+impl CollectionParamsDiff {
+    /// `params` with the fields of this diff replaced.
+    pub fn applied_to(&self, params: &ClusterParams) -> ClusterParams {
+        ClusterParams {
+            replication_factor: self.replication_factor.or(params.replication_factor),
+            write_consistency_factor: self
+                .write_consistency_factor
+                .or(params.write_consistency_factor),
+            on_disk_payload: self.on_disk_payload.or(params.on_disk_payload),
+            ..*params
+        }
+    }
+}
+
+/// Body of `PATCH /collections/{name}`: `{"optimizers_config": {"indexing_threshold": 10000}}`.
+/// Applied while the collection serves requests and kept in its manifest. Qdrant's per-space
+/// `vectors` changes, `quantization_config`, `sparse_vectors` and `metadata` are kept as sent
+/// and refused by [`check_supported`](Self::check_supported).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCollection {
+    /// Optimizer thresholds to change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimizers_config: Option<OptimizersConfigDiff>,
+    /// HNSW parameters to change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hnsw_config: Option<HnswConfigDiff>,
+    /// Cluster settings to change (kept, never acted on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<CollectionParamsDiff>,
+    /// Request limits to change (fields given replace the current ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict_mode_config: Option<StrictModeConfig>,
+    /// Qdrant's per-space changes (`on_disk`, `hnsw_config`, `quantization_config`); refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vectors: Option<Box<serde_json::Value>>,
+    /// Qdrant's quantization; refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization_config: Option<Box<serde_json::Value>>,
+    /// Qdrant's sparse vector spaces; refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sparse_vectors: Option<Box<serde_json::Value>>,
+    /// Qdrant's collection metadata; refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Box<serde_json::Value>>,
+}
+
+impl UpdateCollection {
+    /// Refuse the Qdrant settings rro recognises but cannot change.
+    pub fn check_supported(&self) -> Result<(), StorageError> {
+        if let Some(vectors) = &self.vectors {
+            // Name the first per-space field, so the refusal points at what was asked.
+            let field = vectors
+                .as_object()
+                .and_then(|spaces| {
+                    spaces.iter().find_map(|(space, params)| {
+                        let first = params.as_object()?.keys().next()?.clone();
+                        Some(if space.is_empty() {
+                            format!("vectors.{first}")
+                        } else {
+                            format!("vectors.{space}.{first}")
+                        })
+                    })
+                })
+                .unwrap_or_else(|| "vectors".to_owned());
+            return Err(StorageError::unsupported(
+                field,
+                "a space's parameters are fixed at creation; per-space hnsw_config is refused",
+            ));
+        }
+        refuse_if_set(
+            &self.quantization_config,
+            "quantization_config",
+            "full-precision vectors only",
+        )?;
+        refuse_if_set(
+            &self.sparse_vectors,
+            "sparse_vectors",
+            "dense vectors (`vectors`) only",
+        )?;
+        refuse_if_set(&self.metadata, "metadata", "no collection metadata")?;
+        if let Some(params) = &self.params {
+            refuse_if_set(
+                &params.read_fan_out_factor,
+                "params.read_fan_out_factor",
+                "one copy of the data, nothing to fan out to",
+            )?;
+        }
+        if let Some(strict) = &self.strict_mode_config {
+            strict.check_supported("strict_mode_config")?;
+        }
+        Ok(())
+    }
+
+    /// Change the HNSW parameters by `diff`.
+    pub fn hnsw_config(mut self, diff: HnswConfigDiff) -> Self {
+        self.hnsw_config = Some(diff);
+        self
+    }
+
+    /// Change the optimizer thresholds by `diff`.
+    pub fn optimizers_config(mut self, diff: OptimizersConfigDiff) -> Self {
+        self.optimizers_config = Some(diff);
+        self
+    }
+
+    /// Change the request limits by `config`.
+    pub fn strict_mode_config(mut self, config: StrictModeConfig) -> Self {
+        self.strict_mode_config = Some(config);
+        self
+    }
 }

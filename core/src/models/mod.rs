@@ -1,6 +1,7 @@
 //! Public request and response types. Their JSON form is Qdrant's REST API for everything rro
 //! implements, so the same JSON works against a Qdrant cluster.
 
+mod alias;
 mod collection;
 pub(crate) mod depth;
 mod filter;
@@ -11,13 +12,19 @@ mod scroll;
 mod search;
 mod selector;
 mod snapshot;
+mod strict_mode;
 mod vectors;
 
+pub use alias::{
+    AliasDescription, AliasOperation, ChangeAliases, CollectionsAliasesResponse, CreateAlias,
+    DeleteAlias, RenameAlias,
+};
 pub use collection::{
     ClusterParams, CollectionConfig, CollectionDescription, CollectionInfo, CollectionParams,
-    CollectionStatus, CollectionsResponse, CreateCollection, Datatype, Distance, HnswConfig,
-    HnswConfigDiff, OptimizationProgress, OptimizerStatus, OptimizersConfig, ShardingMethod,
-    VectorParams, WalConfig, DEFAULT_INDEXING_THRESHOLD_KB, DEFAULT_MAX_SEGMENT_SIZE_KB,
+    CollectionParamsDiff, CollectionStatus, CollectionsResponse, CreateCollection, Datatype,
+    Distance, HnswConfig, HnswConfigDiff, OptimizationProgress, OptimizerStatus, OptimizersConfig,
+    OptimizersConfigDiff, ShardingMethod, UpdateCollection, VectorParams, WalConfig,
+    DEFAULT_INDEXING_THRESHOLD_KB, DEFAULT_MAX_SEGMENT_SIZE_KB,
 };
 pub use depth::{dismantle_filter, dismantle_payload, dismantle_value, MAX_PAYLOAD_DEPTH};
 pub(crate) use filter::{parse_datetime, parse_key, KeySegment, UtcInstant};
@@ -43,6 +50,7 @@ pub use search::{
 };
 pub use selector::{DeletePayload, PayloadUpdate, PointsSelector, SetPayload, WithPayloadSelector};
 pub use snapshot::SnapshotDescription;
+pub use strict_mode::StrictModeConfig;
 pub use vectors::{
     DeleteVectors, NamedVectorStruct, PointVectors, UpdateVectors, VectorStruct, VectorsConfig,
     WithVectorSelector,

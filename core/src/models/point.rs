@@ -347,7 +347,8 @@ pub struct CountRequest {
     /// Count only the points this filter matches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<Filter>,
-    /// Qdrant may estimate when this is false; rro always counts exactly.
+    /// `false` asks for an estimate from the payload indexes: exact without a filter, an
+    /// upper bound (between the exact count and the number of points) with one.
     #[serde(default = "default_true")]
     pub exact: bool,
     /// Qdrant's shard selection; refused.

@@ -50,6 +50,33 @@ pub struct DeleteCollection {
     pub name: String,
 }
 
+/// Change the configuration of collection `name` while it serves requests.
+#[derive(Debug, Clone)]
+pub struct UpdateCollection {
+    /// The collection (or an alias of it).
+    pub name: String,
+    /// What to change.
+    pub update: models::UpdateCollection,
+}
+
+/// Apply a batch of alias actions, all or none.
+#[derive(Debug, Clone)]
+pub struct UpdateAliases {
+    /// The actions, in order.
+    pub request: models::ChangeAliases,
+}
+
+/// List every alias.
+#[derive(Debug, Clone)]
+pub struct ListAliases;
+
+/// List the aliases of collection `name`.
+#[derive(Debug, Clone)]
+pub struct ListCollectionAliases {
+    /// The collection (or an alias of it).
+    pub name: String,
+}
+
 /// Insert or replace points.
 #[derive(Debug, Clone)]
 pub struct UpsertPoints {

@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use super::checked;
 use crate::error::StorageError;
-use crate::models::{ClusterParams, HnswConfig, OptimizersConfig, VectorsConfig, WalConfig};
+use crate::models::{
+    ClusterParams, HnswConfig, OptimizersConfig, StrictModeConfig, VectorsConfig, WalConfig,
+};
 
 const MAGIC: [u8; 8] = *b"RROMAN\0\0";
 const VERSION: u32 = 1;
@@ -40,6 +42,13 @@ pub(crate) struct Manifest {
     /// Qdrant's log settings as given at creation, kept only to report them back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) wal_config: Option<WalConfig>,
+    /// The request limits, when set (absent in manifests written before strict mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) strict_mode_config: Option<StrictModeConfig>,
+    /// Sealed segments whose index was built with HNSW parameters that `update_collection`
+    /// has since changed: the optimizer rebuilds them with the current ones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) stale_indexes: Vec<u64>,
     /// Every write operation up to this number is in the segments; the log is replayed from
     /// the next one.
     pub(crate) applied_op: u64,

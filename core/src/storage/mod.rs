@@ -6,6 +6,7 @@
 //! ```text
 //! <data>/
 //!   rro.lock                      advisory lock held while open (lock.rs)
+//!   aliases.bin                   the collection aliases (aliases.rs)
 //!   collections/<name>/           one directory per collection (collection.rs)
 //!   snapshots/collections/<name>/ snapshots of one collection (snapshot.rs)
 //!   snapshots/full/               snapshots of the whole instance
@@ -16,7 +17,15 @@
 //! ```
 //! Every change of the set of collections is one `rename` of a complete directory, so a crash
 //! leaves each collection either fully there or not there.
+//!
+//! ## Names and aliases
+//! A request names a collection by its name or by an alias (`aliases.rs`); the one place that
+//! turns a name into a collection is [`TableOfContent::collection`] (and
+//! [`TableOfContent::resolve`] for the operations that need the real name). Locks are taken
+//! aliases first, then collections, everywhere, so that a lookup sees an alias and its
+//! collection together and nothing deadlocks.
 
+mod aliases;
 mod archive;
 mod bytes;
 mod checked;
@@ -52,12 +61,16 @@ pub use distance::{score, Order};
 pub use name::validate_collection_name;
 pub use space::MAX_DIMENSION;
 
+use self::aliases::AliasTable;
 use self::checked::sync_dir;
 use self::collection::DiskOptions;
 use self::lock::DirLock;
 use crate::config::Config;
 use crate::error::StorageError;
-use crate::models::{CollectionDescription, CollectionsResponse, CreateCollection};
+use crate::models::{
+    AliasOperation, CollectionDescription, CollectionsAliasesResponse, CollectionsResponse,
+    CreateCollection,
+};
 
 const COLLECTIONS_DIR: &str = "collections";
 const TMP_DIR: &str = ".tmp";
@@ -67,6 +80,8 @@ const REPLACED_DIR: &str = ".replaced";
 /// Every collection of one instance, by name.
 #[derive(Debug)]
 pub struct TableOfContent {
+    /// Locked before `collections` wherever both are taken.
+    aliases: RwLock<AliasTable>,
     collections: RwLock<BTreeMap<String, Arc<Collection>>>,
     disk: Option<Disk>,
 }
@@ -114,6 +129,7 @@ impl TableOfContent {
     /// An empty, in-memory table of content.
     pub fn in_memory() -> Self {
         TableOfContent {
+            aliases: RwLock::default(),
             collections: RwLock::default(),
             disk: None,
         }
@@ -172,7 +188,10 @@ impl TableOfContent {
             }
             collections.insert(name, Arc::new(collection));
         }
+        let mut aliases = AliasTable::read(&disk.root)?;
+        aliases.retain_valid(|name| collections.contains_key(name));
         Ok(TableOfContent {
+            aliases: RwLock::new(aliases),
             collections: RwLock::new(collections),
             disk: Some(disk),
         })
@@ -190,6 +209,12 @@ impl TableOfContent {
         create: CreateCollection,
     ) -> Result<(), StorageError> {
         validate_collection_name(name)?;
+        let aliases = read(&self.aliases);
+        if aliases.contains(name) {
+            return Err(StorageError::BadRequest(format!(
+                "collection `{name}` cannot be created: an alias has that name"
+            )));
+        }
         let mut collections = write(&self.collections);
         if collections.contains_key(name) {
             return Err(StorageError::CollectionExists {
@@ -213,10 +238,26 @@ impl TableOfContent {
         Ok(())
     }
 
-    /// Delete collection `name` and its files; `false` if there was none.
+    /// Delete collection `name` (or the collection alias `name` stands for), its aliases and
+    /// its files; `false` if there was none.
     pub fn delete_collection(&self, name: &str) -> Result<bool, StorageError> {
         validate_collection_name(name)?;
+        let mut aliases = write(&self.aliases);
+        let name = aliases.get(name).unwrap_or(name).to_owned();
+        let name = name.as_str();
         let mut collections = write(&self.collections);
+        if !collections.contains_key(name) {
+            return Ok(false);
+        }
+        let mut remaining = aliases.clone();
+        if remaining.drop_collection(name) {
+            // The aliases go first: a crash after this leaves the collection without aliases,
+            // never an alias of a missing collection.
+            if let Some(disk) = &self.disk {
+                remaining.write(&disk.root)?;
+            }
+            *aliases = remaining;
+        }
         let Some(collection) = collections.remove(name) else {
             return Ok(false);
         };
@@ -237,10 +278,52 @@ impl TableOfContent {
         Ok(true)
     }
 
-    /// Whether collection `name` exists.
+    /// Whether collection `name` (or an alias `name`) exists.
     pub fn collection_exists(&self, name: &str) -> Result<bool, StorageError> {
         validate_collection_name(name)?;
+        let aliases = read(&self.aliases);
+        let name = aliases.get(name).unwrap_or(name);
         Ok(read(&self.collections).contains_key(name))
+    }
+
+    /// The collection name `name` stands for: the target of alias `name`, or `name` itself.
+    pub fn resolve(&self, name: &str) -> String {
+        read(&self.aliases).get(name).unwrap_or(name).to_owned()
+    }
+
+    /// Apply a batch of alias actions, all or none, and persist the result before it is
+    /// visible; an error names the failing action's index.
+    pub fn update_aliases(&self, actions: &[AliasOperation]) -> Result<(), StorageError> {
+        let mut aliases = write(&self.aliases);
+        let next = {
+            let collections = read(&self.collections);
+            aliases.apply(actions, |name| collections.contains_key(name))?
+        };
+        if let Some(disk) = &self.disk {
+            next.write(&disk.root)?;
+        }
+        *aliases = next;
+        Ok(())
+    }
+
+    /// Every alias, sorted by alias name.
+    pub fn list_aliases(&self) -> CollectionsAliasesResponse {
+        read(&self.aliases).list(None)
+    }
+
+    /// The aliases of collection `name` (which may itself be given by an alias).
+    pub fn list_collection_aliases(
+        &self,
+        name: &str,
+    ) -> Result<CollectionsAliasesResponse, StorageError> {
+        let aliases = read(&self.aliases);
+        let real = aliases.get(name).unwrap_or(name);
+        if !read(&self.collections).contains_key(real) {
+            return Err(StorageError::CollectionNotFound {
+                name: name.to_owned(),
+            });
+        }
+        Ok(aliases.list(Some(real)))
     }
 
     /// Every collection, sorted by name.
@@ -267,10 +350,13 @@ impl TableOfContent {
         }
     }
 
-    /// Collection `name`, shared so that a long search does not hold the table's lock.
+    /// Collection `name`, or the one alias `name` stands for, shared so that a long search
+    /// does not hold the table's lock. The one place requests turn names into collections.
     pub fn collection(&self, name: &str) -> Result<Arc<Collection>, StorageError> {
+        let aliases = read(&self.aliases);
+        let real = aliases.get(name).unwrap_or(name);
         read(&self.collections)
-            .get(name)
+            .get(real)
             .cloned()
             .ok_or_else(|| StorageError::CollectionNotFound {
                 name: name.to_owned(),

@@ -54,6 +54,7 @@ impl TableOfContent {
 
     /// Take a snapshot of collection `name` while writes to it go on.
     pub fn create_snapshot(&self, name: &str) -> Result<SnapshotDescription, StorageError> {
+        let name = &self.resolve(name);
         let collection = self.collection(name)?;
         let dir = self.snapshots_dir(Some(name))?;
         let frozen = collection.freeze()?;
@@ -81,13 +82,18 @@ impl TableOfContent {
             entries.extend(archive_entries(&format!("collections/{name}/"), f));
         }
         let names: Vec<&str> = frozen.iter().map(|(name, _)| *name).collect();
-        let extra = serde_json::json!({ "collections": names });
+        // The aliases of the snapshotted collections go with them (Qdrant keeps aliases in
+        // full snapshots and leaves them out of collection snapshots).
+        let mut aliases = super::read(&self.aliases).clone();
+        aliases.retain_valid(|name| names.contains(&name));
+        let extra = serde_json::json!({ "collections": names, "aliases": aliases.to_json() });
         write_new_snapshot(&dir, "full", KIND_FULL, extra, &entries)
     }
 
     /// The snapshots of collection `name` (which may since have been deleted), oldest first.
     pub fn list_snapshots(&self, name: &str) -> Result<Vec<SnapshotDescription>, StorageError> {
         validate_collection_name(name)?;
+        let name = &self.resolve(name);
         list(&self.snapshots_dir(Some(name))?)
     }
 
@@ -99,6 +105,7 @@ impl TableOfContent {
     /// Delete snapshot `snapshot` of collection `name`; `false` if there was none.
     pub fn delete_snapshot(&self, name: &str, snapshot: &str) -> Result<bool, StorageError> {
         validate_collection_name(name)?;
+        let name = &self.resolve(name);
         delete(&self.snapshots_dir(Some(name))?, snapshot)
     }
 
@@ -112,6 +119,7 @@ impl TableOfContent {
     /// before anything existing is touched.
     pub fn recover_snapshot(&self, name: &str, location: &Path) -> Result<(), StorageError> {
         validate_collection_name(name)?;
+        let name = &self.resolve(name);
         let disk = self.disk("recovering a snapshot")?;
         let tmp = disk.scratch(TMP_DIR, "restore");
         let result = self.recover_into(disk, &tmp, location, KIND_COLLECTION, |tmp| {
@@ -141,7 +149,33 @@ impl TableOfContent {
             Ok(found)
         });
         remove_scratch(&tmp);
-        result
+        let (names, meta) = result?;
+        self.restore_aliases(disk, &names, &meta.extra)?;
+        Ok(names)
+    }
+
+    /// Add the aliases a full snapshot holds for the collections it restored (replacing
+    /// aliases of the same names), and persist them.
+    fn restore_aliases(
+        &self,
+        disk: &Disk,
+        restored: &[String],
+        extra: &serde_json::Value,
+    ) -> Result<(), StorageError> {
+        let mut aliases = write(&self.aliases);
+        let mut next = aliases.clone();
+        let skipped = {
+            let collections = super::read(&self.collections);
+            next.merge_json(&extra["aliases"], restored, |n| collections.contains_key(n))
+        };
+        if skipped > 0 {
+            log::warn!("{skipped} aliases of the snapshot were not restored: their names are taken by collections or invalid");
+        }
+        if next != *aliases {
+            next.write(&disk.root)?;
+            *aliases = next;
+        }
+        Ok(())
     }
 
     fn recover_into(
@@ -151,7 +185,7 @@ impl TableOfContent {
         location: &Path,
         kind: &str,
         collections_in: impl FnOnce(&Path) -> Result<Vec<(String, PathBuf)>, StorageError>,
-    ) -> Result<Vec<String>, StorageError> {
+    ) -> Result<(Vec<String>, archive::SnapshotMeta), StorageError> {
         fs::create_dir_all(tmp).map_err(io(tmp))?;
         let meta = archive::extract_archive(location, tmp)?;
         if meta.kind != kind {
@@ -180,11 +214,17 @@ impl TableOfContent {
             self.swap_in(disk, &name, &dir)?;
             names.push(name);
         }
-        Ok(names)
+        Ok((names, meta))
     }
 
     /// Replace (or create) collection `name` with the collection directory `dir`.
     fn swap_in(&self, disk: &Disk, name: &str, dir: &Path) -> Result<(), StorageError> {
+        let aliases = super::read(&self.aliases);
+        if aliases.contains(name) {
+            return Err(StorageError::BadRequest(format!(
+                "collection `{name}` cannot be restored: an alias has that name; delete the alias first"
+            )));
+        }
         let mut collections = write(&self.collections);
         let target = disk.collection_dir(name);
         let replaced = disk.root.join(REPLACED_DIR).join(name);

@@ -82,11 +82,18 @@ impl Collection {
                     sub_graphs: segment.indexes.manifest_entries(),
                 });
             }
+            let settings = self.settings();
             let manifest = Manifest {
                 params: self.config.clone(),
-                hnsw_config: self.hnsw,
-                optimizers_config: self.optimizers,
-                cluster: self.cluster,
+                hnsw_config: settings.hnsw,
+                optimizers_config: settings.optimizers,
+                cluster: settings.cluster,
+                strict_mode_config: settings.strict_mode,
+                stale_indexes: settings
+                    .stale_indexes
+                    .into_iter()
+                    .filter(|id| entries.iter().any(|e| e.id == *id))
+                    .collect(),
                 wal_config: self.wal_config,
                 applied_op: applied,
                 next_segment_id: state.next_segment_id,

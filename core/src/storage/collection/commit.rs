@@ -20,7 +20,11 @@ impl Collection {
     /// superseded meanwhile is marked deleted in the new segment.
     pub(crate) fn commit(&self, job: Job) -> Result<(), StorageError> {
         debug_assert!(job.is_complete());
+        let built_with = job.params;
         let (kind, data, built) = job.finish();
+        let id = match &kind {
+            JobKind::Index { id } | JobKind::Rebuild { id, .. } => *id,
+        };
         let committed = match kind {
             JobKind::Index { id } => self.commit_index(id, built),
             JobKind::Rebuild {
@@ -31,6 +35,10 @@ impl Collection {
         };
         // A rebuilt segment needs its payload indexes.
         self.refresh_field_indexes();
+        if committed.is_ok() && built_with != self.collection_hnsw_params() {
+            // `update_collection` changed the parameters while this job was built.
+            self.mark_stale(id);
+        }
         committed
     }
 

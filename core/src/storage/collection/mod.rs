@@ -37,7 +37,8 @@
 //! One `impl Collection` block per job: `open.rs` (creation, loading, replay, leftovers),
 //! `write.rs` (the write path and group commit), `checkpoint.rs`, `freeze.rs` (snapshots),
 //! `optimize.rs` (planning and preparing optimizations), `commit.rs` (swapping their results
-//! in), `payload.rs` (payload writes and indexes) and `query.rs` (reads and searches).
+//! in), `payload.rs` (payload writes and indexes), `query.rs` (reads and searches) and
+//! `settings.rs` (changing the configuration while serving, and strict mode's checks).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -55,17 +56,19 @@ use crate::config::{Durability, OnCorruption};
 use crate::error::StorageError;
 use crate::models::{
     ClusterParams, CollectionConfig, CollectionInfo, CollectionParams, CollectionStatus,
-    HnswConfig, OptimizationProgress, OptimizerStatus, OptimizersConfig, PointId, VectorsConfig,
-    WalConfig,
+    HnswConfig, OptimizationProgress, OptimizerStatus, OptimizersConfig, PointId, StrictModeConfig,
+    VectorsConfig, WalConfig,
 };
 
 mod checkpoint;
 mod commit;
+mod estimate;
 mod freeze;
 mod open;
 mod optimize;
 mod payload;
 mod query;
+mod settings;
 #[cfg(test)]
 mod tests;
 mod write;
@@ -94,6 +97,18 @@ struct State {
     next_segment_id: u64,
     /// Payload keys with an index, and their kinds (as committed in the manifest).
     schema: BTreeMap<String, crate::models::PayloadSchemaType>,
+}
+
+/// The settings of a collection that `update_collection` changes while it serves requests.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) hnsw: HnswConfig,
+    pub(crate) optimizers: OptimizersConfig,
+    /// Qdrant's cluster settings, kept only to report them back.
+    pub(crate) cluster: ClusterParams,
+    pub(crate) strict_mode: Option<StrictModeConfig>,
+    /// Ids of sealed segments whose index predates the current HNSW parameters.
+    pub(crate) stale_indexes: std::collections::BTreeSet<u64>,
 }
 
 /// The log and the next operation number, behind the writers' lock.
@@ -143,10 +158,9 @@ pub struct Collection {
     config: VectorsConfig,
     /// The spaces of `config` and where each lives in a stored row.
     spaces: Spaces,
-    hnsw: HnswConfig,
-    optimizers: OptimizersConfig,
+    /// What `update_collection` may change; read by copy, never held across another lock.
+    settings: RwLock<Settings>,
     /// Qdrant settings kept only to report them back in [`Collection::info`].
-    cluster: ClusterParams,
     wal_config: Option<WalConfig>,
     /// Floats per stored row (the vector size, without named vectors).
     dim: usize,
@@ -201,6 +215,7 @@ impl Collection {
             (optimizer.running, progress, optimizer.error.clone())
         };
         let pending = running || self.plan().is_some();
+        let settings = self.settings();
         let state = read(&self.state);
         // Vectors in the indexes of whole spaces, live ones only, summed over the spaces.
         let indexed = state
@@ -231,11 +246,12 @@ impl Collection {
             config: CollectionConfig {
                 params: CollectionParams {
                     vectors: self.config.clone(),
-                    cluster: self.cluster,
+                    cluster: settings.cluster,
                 },
-                hnsw_config: self.hnsw,
-                optimizer_config: self.optimizers,
+                hnsw_config: settings.hnsw,
+                optimizer_config: settings.optimizers,
                 wal_config: self.wal_config,
+                strict_mode_config: settings.strict_mode,
             },
         }
     }

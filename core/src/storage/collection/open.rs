@@ -9,12 +9,13 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use super::checkpoint::remove_stale_deletion_files;
 use super::write::apply;
+use super::Settings;
 use super::{
     io, Collection, DiskOptions, Loc, OpenReport, OptimizerState, State, Writer, SEGMENTS_DIR,
     WAL_DIR,
 };
 use crate::error::StorageError;
-use crate::models::{CreateCollection, HnswConfig, VectorsConfig};
+use crate::models::{CreateCollection, HnswConfig, OptimizersConfig, VectorsConfig};
 use crate::storage::checked::sync_dir;
 use crate::storage::codec::Operation;
 use crate::storage::hnsw::HNSW_FILE;
@@ -25,8 +26,9 @@ use crate::storage::wal::Wal;
 use crate::storage::wal_mark::MARK_FILE;
 
 /// Check the index and optimizer settings of a new collection.
-/// Refuse HNSW settings out of range; `path` is where they are in the request.
-fn check_hnsw(hnsw: &HnswConfig, path: &str) -> Result<(), StorageError> {
+/// Refuse HNSW settings out of range, at creation or update; `path` is where they are in the
+/// request.
+pub(super) fn check_hnsw(hnsw: &HnswConfig, path: &str) -> Result<(), StorageError> {
     let bad = |why: String| Err(StorageError::BadRequest(why));
     if !(2..=256).contains(&hnsw.m) {
         return bad(format!(
@@ -46,7 +48,6 @@ fn check_hnsw(hnsw: &HnswConfig, path: &str) -> Result<(), StorageError> {
 fn check_config(create: &CreateCollection) -> Result<Spaces, StorageError> {
     create.check_supported()?;
     let spaces = Spaces::new(&create.vectors)?;
-    let bad = |why: String| Err(StorageError::BadRequest(why));
     let collection_hnsw = create.hnsw_config.unwrap_or_default();
     if create.hnsw_config.is_some() {
         check_hnsw(&collection_hnsw, "hnsw_config")?;
@@ -64,17 +65,25 @@ fn check_config(create: &CreateCollection) -> Result<Spaces, StorageError> {
         }
     }
     if let Some(opt) = &create.optimizers_config {
-        if !(0.0..=1.0).contains(&opt.deleted_threshold) {
-            return bad(format!(
-                "optimizers_config.deleted_threshold is {}; it must be between 0 and 1",
-                opt.deleted_threshold
-            ));
-        }
-        if opt.max_segment_size == Some(0) {
-            return bad("optimizers_config.max_segment_size must be above 0".into());
-        }
+        check_optimizers(opt)?;
     }
     Ok(spaces)
+}
+
+/// Check optimizer thresholds, at creation or update.
+pub(super) fn check_optimizers(opt: &OptimizersConfig) -> Result<(), StorageError> {
+    if !(0.0..=1.0).contains(&opt.deleted_threshold) {
+        return Err(StorageError::BadRequest(format!(
+            "optimizers_config.deleted_threshold is {}; it must be between 0 and 1",
+            opt.deleted_threshold
+        )));
+    }
+    if opt.max_segment_size == Some(0) {
+        return Err(StorageError::BadRequest(
+            "optimizers_config.max_segment_size must be above 0".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn empty_manifest(create: CreateCollection) -> Manifest {
@@ -84,6 +93,8 @@ fn empty_manifest(create: CreateCollection) -> Manifest {
         params: create.vectors,
         hnsw_config: create.hnsw_config.unwrap_or_default(),
         optimizers_config: create.optimizers_config.unwrap_or_default(),
+        strict_mode_config: create.strict_mode_config,
+        stale_indexes: Vec::new(),
         applied_op: 0,
         next_segment_id: 1,
         segments: Vec::new(),
@@ -235,9 +246,13 @@ impl Collection {
             config: manifest.params.clone(),
             dim: spaces.width(),
             spaces,
-            hnsw: manifest.hnsw_config,
-            optimizers: manifest.optimizers_config,
-            cluster: manifest.cluster,
+            settings: RwLock::new(Settings {
+                hnsw: manifest.hnsw_config,
+                optimizers: manifest.optimizers_config,
+                cluster: manifest.cluster,
+                strict_mode: manifest.strict_mode_config.clone(),
+                stale_indexes: manifest.stale_indexes.iter().copied().collect(),
+            }),
             wal_config: manifest.wal_config,
             dir,
             options,

@@ -37,6 +37,9 @@ pub(crate) struct Job {
     total: usize,
     next: AtomicUsize,
     done: Arc<AtomicUsize>,
+    /// The HNSW parameters its graphs are built with, to tell at commit whether an update
+    /// changed them meanwhile.
+    pub(super) params: HnswParams,
 }
 
 /// A graph being built: over every offset of the segment (the unnamed space's, inserted by
@@ -149,7 +152,17 @@ impl Collection {
     }
 
     fn thresholds(&self) -> Thresholds {
-        Thresholds::new(&self.optimizers, self.dim)
+        Thresholds::new(&self.settings().optimizers, self.dim)
+    }
+
+    /// The collection's build parameters (a space may have its own over them), as a job
+    /// records them to tell whether an update changed them while it was built.
+    pub(super) fn collection_hnsw_params(&self) -> HnswParams {
+        let hnsw = self.settings().hnsw;
+        HnswParams {
+            m: hnsw.m,
+            ef_construct: hnsw.ef_construct,
+        }
     }
 
     /// The build parameters of `space`'s graphs.
@@ -178,7 +191,15 @@ impl Collection {
                 indexed: self.graphs_complete(s, &state.schema),
             })
             .collect();
-        plan::next(appendable.data.len(), &shapes, &self.thresholds())
+        plan::next(appendable.data.len(), &shapes, &self.thresholds()).or_else(|| {
+            // Indexes built before an update of the HNSW parameters are rebuilt with the
+            // current ones, one segment at a time, once nothing more urgent is left.
+            let stale = self.settings().stale_indexes;
+            shapes
+                .iter()
+                .find(|s| stale.contains(&s.id))
+                .map(|s| Plan::Rebuild(vec![s.id]))
+        })
     }
 
     /// Seal the write segment: a checkpoint on disk, a new write segment in memory.
@@ -382,6 +403,7 @@ impl Collection {
             total,
             next: AtomicUsize::new(0),
             done: Arc::new(AtomicUsize::new(0)),
+            params: self.collection_hnsw_params(),
         }
     }
 

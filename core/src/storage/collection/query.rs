@@ -126,12 +126,14 @@ impl Collection {
     /// about 600-800 points (1 MiB of vectors), and ten times more at 6,000, because each
     /// candidate's vector is a cache miss while a graph walk touches a few hundred.
     pub(super) fn exact_limit(&self) -> usize {
-        (points_in_kb(self.hnsw.full_scan_threshold, self.dim) / 8).max(MIN_EXACT_LIMIT)
+        (points_in_kb(self.settings().hnsw.full_scan_threshold, self.dim) / 8).max(MIN_EXACT_LIMIT)
     }
 
     /// The HNSW settings of `space`: the collection's, with the space's own over them.
     pub(super) fn space_hnsw(&self, space: &Space) -> HnswConfig {
-        self.hnsw.merged(space.params.hnsw_config.as_ref())
+        self.settings()
+            .hnsw
+            .merged(space.params.hnsw_config.as_ref())
     }
 
     /// [`exact_limit`](Self::exact_limit) for searches of `space`, from its own
