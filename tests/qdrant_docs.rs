@@ -24,8 +24,8 @@ use common::Ctx;
 use rro::models::{
     CollectionInfo, CountRequest, CreateCollection, CreateFieldIndex, DeletePayload, DeleteVectors,
     Distance, GetPoints, PointsSelector, RecommendRequest, ScoredPoint, ScrollRequest,
-    SearchGroupsRequest, SearchRequest, SearchRequestBatch, SetPayload, UpdateVectors,
-    UpsertPoints, VectorParams, VectorsConfig,
+    SearchGroupsRequest, SearchRequest, SearchRequestBatch, SetPayload, UpdateOperations,
+    UpdateVectors, UpsertPoints, VectorParams, VectorsConfig,
 };
 use rro::{RroClient, RroError};
 use serde_json::{json, Value};
@@ -107,6 +107,7 @@ fn the_corpus_covers_every_operation() {
         "search_groups",
         "recommend",
         "create_field_index",
+        "batch_update",
     ] {
         assert!(ops.contains(op), "no body for {op}");
     }
@@ -379,6 +380,28 @@ async fn run_case(client: &RroClient, case: &Case, index: usize) -> Outcome {
             assert!(
                 left.is_none_or(|v| v.get("image").is_none() && v.get("text").is_none()),
                 "{}: {left:?}",
+                case.name
+            );
+            Ok::<(), RroError>(())
+        }),
+        "batch_update" => run_op!(body, UpdateOperations, |req| async {
+            let writes = req.operations.len();
+            let results = client.batch_update_points(c, req).await?;
+            assert_eq!(results.len(), writes, "{}", case.name);
+            let got = client
+                .get_points(c, GetPoints::new([1u64]).with_vector(true))
+                .await?;
+            let vector = got[0].vector.as_ref().expect("vectors");
+            assert_eq!(
+                vector.get("image"),
+                Some(&[1.0, 2.0, 3.0, 4.0][..]),
+                "{}",
+                case.name
+            );
+            assert_eq!(vector.get("text"), None, "{}", case.name);
+            assert!(
+                got[0].payload.clone().unwrap_or_default().is_empty(),
+                "{}",
                 case.name
             );
             Ok::<(), RroError>(())

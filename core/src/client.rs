@@ -331,6 +331,23 @@ macro_rules! __rro_operations {
                 r#"assert_eq!((by_image.len(), by_text.len()), (0, 1));"#
             }
 
+            /// Apply several writes to `collection` in order (Qdrant's `points/batch`): all of
+            /// them or, if one is refused, none; one result per write, all with the batch's
+            /// operation number.
+            fn batch_update_points(collection: &str, operations: $crate::models::UpdateOperations) -> Vec<$crate::models::UpdateResult> {
+                $crate::protocol::calls::UpdateBatch { collection: collection.to_owned(), operations }
+            }
+            example(memory) {
+                r#"let add = UpdateOperation::Upsert(UpsertPoints { points: vec![PointStruct::new(3u64, vec![0.5, 0.5])] });"#
+                r#"let tag = UpdateOperation::SetPayload(SetPayload::new(payload!({"new": true}), PointsSelector::ids([3u64])));"#
+                r#"let drop = UpdateOperation::Delete(PointsSelector::ids([1u64]));"#
+                r#"let results = client.batch_update_points("docs", UpdateOperations::new([add, tag, drop]))"# await
+                r#"assert_eq!(results.len(), 3);"#
+                r#"let records = client.get_points("docs", GetPoints::new([1u64, 3u64]))"# await
+                r#"assert_eq!(records.len(), 1);"#
+                r#"assert_eq!(records[0].payload, Some(payload!({"new": true})));"#
+            }
+
             /// Index a payload key of `collection`, so that filters on it and `order_by` are
             /// fast.
             fn create_field_index(collection: &str, request: $crate::models::CreateFieldIndex) -> $crate::models::UpdateResult {

@@ -128,6 +128,12 @@ handlers! {
         ctx.optimizer.kick(&collection);
         Ok(result)
     };
+    UpdateBatch(ctx, calls::UpdateBatch { collection, operations }, _) => {
+        let collection = ctx.toc.collection(&collection)?;
+        let results = collection.batch(operations)?;
+        ctx.optimizer.kick(&collection);
+        Ok(results)
+    };
     CreateFieldIndex(ctx, calls::CreateFieldIndex { collection, request }, _) => {
         Ok(ctx.toc.collection(&collection)?.create_field_index(&request)?)
     };

@@ -139,6 +139,7 @@ calls! {
     UpdatePayload -> UpdateResult, Update;
     UpdateVectors -> UpdateResult, Update;
     DeleteVectors -> UpdateResult, Update;
+    UpdateBatch -> Vec<UpdateResult>, Update;
     CreateFieldIndex -> UpdateResult, Update;
     DeleteFieldIndex -> UpdateResult, Update;
     Search -> Vec<ScoredPoint>, Search;

@@ -1,6 +1,7 @@
 //! Public request and response types. Their JSON form is Qdrant's REST API for everything rro
 //! implements, so the same JSON works against a Qdrant cluster.
 
+mod batch;
 mod collection;
 pub(crate) mod depth;
 mod filter;
@@ -13,6 +14,7 @@ mod selector;
 mod snapshot;
 mod vectors;
 
+pub use batch::{UpdateOperation, UpdateOperations};
 pub use collection::{
     ClusterParams, CollectionConfig, CollectionDescription, CollectionInfo, CollectionParams,
     CollectionStatus, CollectionsResponse, CreateCollection, Datatype, Distance, HnswConfig,

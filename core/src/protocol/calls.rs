@@ -122,6 +122,15 @@ pub struct DeleteVectors {
     pub request: models::DeleteVectors,
 }
 
+/// Several writes (`points/batch`), applied in order, all or none, as one logged operation.
+#[derive(Debug, Clone)]
+pub struct UpdateBatch {
+    /// The collection.
+    pub collection: String,
+    /// The writes.
+    pub operations: models::UpdateOperations,
+}
+
 /// Create a payload field index.
 #[derive(Debug, Clone)]
 pub struct CreateFieldIndex {

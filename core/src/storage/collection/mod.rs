@@ -35,7 +35,7 @@
 //!
 //! ## Files of this module
 //! One `impl Collection` block per job: `open.rs` (creation, loading, replay, leftovers),
-//! `write.rs` (the write path and group commit), `checkpoint.rs`, `freeze.rs` (snapshots),
+//! `write.rs` (the write path and group commit), `batch.rs` (`points/batch`), `checkpoint.rs`, `freeze.rs` (snapshots),
 //! `optimize.rs` (planning and preparing optimizations), `commit.rs` (swapping their results
 //! in), `payload.rs` (payload writes and indexes) and `query.rs` (reads and searches).
 
@@ -59,6 +59,7 @@ use crate::models::{
     WalConfig,
 };
 
+mod batch;
 mod checkpoint;
 mod commit;
 mod freeze;
