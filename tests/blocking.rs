@@ -12,10 +12,10 @@ use common::{Backend, Caller, Ctx};
 use rro::blocking::BlockingClient;
 use rro::models::{
     CountRequest, CreateCollection, CreateFieldIndex, DeletePayload, DeleteVectors, Distance,
-    Filter, GetPoints, GroupId, NamedVectorStruct, PayloadSchemaType, PointStruct, PointVectors,
-    PointsSelector, RecommendRequest, ScrollRequest, SearchGroupsRequest, SearchRequest,
-    SetPayload, UpdateOperation, UpdateOperations, UpdateVectors, UpsertPoints, VectorParams,
-    VectorStruct, VectorsConfig,
+    FacetHit, FacetRequest, FacetValue, Filter, GetPoints, GroupId, NamedVectorStruct,
+    PayloadSchemaType, PointStruct, PointVectors, PointsSelector, RecommendRequest, ScrollRequest,
+    SearchGroupsRequest, SearchRequest, SetPayload, UpdateOperation, UpdateOperations,
+    UpdateVectors, UpsertPoints, VectorParams, VectorStruct, VectorsConfig,
 };
 use rro::{payload, RroError};
 
@@ -291,6 +291,19 @@ fn every_operation_gives_the_hand_computed_answer(backend: Backend) {
     let records = client.get_points("nv", GetPoints::new([7u64, 8])).unwrap();
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].payload, Some(payload!({"k": 1})));
+
+    // Facet counts of an indexed key.
+    client
+        .create_field_index("nv", CreateFieldIndex::new("k", PayloadSchemaType::Integer))
+        .unwrap();
+    let facet = client.facet("nv", FacetRequest::new("k")).unwrap();
+    assert_eq!(
+        facet.hits,
+        [FacetHit {
+            value: FacetValue::Integer(1),
+            count: 1
+        }]
+    );
 
     // Deleting points, flushing.
     client

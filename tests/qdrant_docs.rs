@@ -23,9 +23,9 @@ use std::path::Path;
 use common::Ctx;
 use rro::models::{
     CollectionInfo, CountRequest, CreateCollection, CreateFieldIndex, DeletePayload, DeleteVectors,
-    Distance, GetPoints, PointsSelector, RecommendRequest, ScoredPoint, ScrollRequest,
-    SearchGroupsRequest, SearchRequest, SearchRequestBatch, SetPayload, UpdateOperations,
-    UpdateVectors, UpsertPoints, VectorParams, VectorsConfig,
+    Distance, FacetRequest, FacetValue, GetPoints, PointsSelector, RecommendRequest, ScoredPoint,
+    ScrollRequest, SearchGroupsRequest, SearchRequest, SearchRequestBatch, SetPayload,
+    UpdateOperations, UpdateVectors, UpsertPoints, VectorParams, VectorsConfig,
 };
 use rro::{RroClient, RroError};
 use serde_json::{json, Value};
@@ -108,6 +108,7 @@ fn the_corpus_covers_every_operation() {
         "recommend",
         "create_field_index",
         "batch_update",
+        "facet",
     ] {
         assert!(ops.contains(op), "no body for {op}");
     }
@@ -142,7 +143,8 @@ fn n_vector(id: u64, dim: usize) -> Vec<f32> {
         .collect()
 }
 
-/// Fresh fixtures: `c3` (3-d, empty), `c4` (4-d, with points and a `timestamp` index) and
+/// Fresh fixtures: `c3` (3-d, empty), `c4` (4-d, with points, a `timestamp` and a `color`
+/// index) and
 /// `n` (named spaces `image` 4-d and `text` 8-d).
 async fn fixtures(client: &RroClient) {
     for name in ["c3", "c4", "n"] {
@@ -166,6 +168,15 @@ async fn fixtures(client: &RroClient) {
         .create_field_index(
             "c4",
             serde_json::from_value(json!({"field_name": "timestamp", "field_schema": "integer"}))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    // For the facet bodies (facet needs a keyword index, as in Qdrant).
+    client
+        .create_field_index(
+            "c4",
+            serde_json::from_value(json!({"field_name": "color", "field_schema": "keyword"}))
                 .unwrap(),
         )
         .await
@@ -382,6 +393,28 @@ async fn run_case(client: &RroClient, case: &Case, index: usize) -> Outcome {
                 "{}: {left:?}",
                 case.name
             );
+            Ok::<(), RroError>(())
+        }),
+        "facet" => run_op!(body, FacetRequest, |req| async {
+            let filtered = req.filter.is_some();
+            let got = client.facet(c, req).await?;
+            // The two bodies facet `color`, one among the points in London.
+            let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+            for (_, payload) in c4_points().values() {
+                if !filtered || payload["city"] == "London" {
+                    *counts
+                        .entry(payload["color"].as_str().unwrap().to_owned())
+                        .or_default() += 1;
+                }
+            }
+            let mut want: Vec<(FacetValue, u64)> = counts
+                .into_iter()
+                .map(|(color, n)| (FacetValue::Keyword(color), n))
+                .collect();
+            want.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            let got: Vec<(FacetValue, u64)> =
+                got.hits.into_iter().map(|h| (h.value, h.count)).collect();
+            assert_eq!(got, want, "{}", case.name);
             Ok::<(), RroError>(())
         }),
         "batch_update" => run_op!(body, UpdateOperations, |req| async {

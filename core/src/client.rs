@@ -249,6 +249,20 @@ macro_rules! __rro_operations {
                 r#"assert_eq!(page.next_page_offset, Some(2u64.into()));"#
             }
 
+            /// How many points of `collection` hold each value of an indexed keyword, integer
+            /// or bool key (among those the request's filter matches): exact counts, most
+            /// frequent first, then by value.
+            fn facet(collection: &str, request: $crate::models::FacetRequest) -> $crate::models::FacetResponse {
+                $crate::protocol::calls::Facet { collection: collection.to_owned(), request }
+            }
+            example(memory) {
+                r#"client.create_field_index("docs", CreateFieldIndex::new("lang", PayloadSchemaType::Keyword))"# await
+                r#"client.upsert_points("docs", vec![PointStruct::new(3u64, vec![1.0, 1.0]).with_payload(payload!({"lang": "de"}))])"# await
+                r#"let facet = client.facet("docs", FacetRequest::new("lang"))"# await
+                r#"let hits: Vec<_> = facet.hits.iter().map(|h| (h.value.clone(), h.count)).collect();"#
+                r#"assert_eq!(hits, [(FacetValue::Keyword("de".into()), 2), (FacetValue::Keyword("en".into()), 1)]);"#
+            }
+
             /// Merge the request's keys into the payloads of the selected points.
             fn set_payload(collection: &str, request: $crate::models::SetPayload) -> $crate::models::UpdateResult {
                 $crate::protocol::calls::UpdatePayload {

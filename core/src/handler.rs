@@ -110,6 +110,9 @@ handlers! {
     Scroll(ctx, calls::Scroll { collection, request }, _) => {
         Ok(ctx.toc.collection(&collection)?.scroll(&request)?)
     };
+    Facet(ctx, calls::Facet { collection, request }, _) => {
+        Ok(ctx.toc.collection(&collection)?.facet(&request)?)
+    };
     UpdatePayload(ctx, calls::UpdatePayload { collection, update }, _) => {
         let collection = ctx.toc.collection(&collection)?;
         let result = collection.update_payload(&update)?;

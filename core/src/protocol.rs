@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::RroError;
 use crate::models::{
-    CollectionInfo, CollectionsResponse, GroupsResult, Record, ScoredPoint, ScrollResult,
-    SnapshotDescription, UpdateResult,
+    CollectionInfo, CollectionsResponse, FacetResponse, GroupsResult, Record, ScoredPoint,
+    ScrollResult, SnapshotDescription, UpdateResult,
 };
 use crate::runtime::Pool;
 
@@ -136,6 +136,7 @@ calls! {
     DeletePoints -> UpdateResult, Update;
     Count -> u64, Search;
     Scroll -> ScrollResult, Search;
+    Facet -> FacetResponse, Search;
     UpdatePayload -> UpdateResult, Update;
     UpdateVectors -> UpdateResult, Update;
     DeleteVectors -> UpdateResult, Update;

@@ -311,6 +311,7 @@ macro_rules! filter_only {
 }
 
 filter_only!(
+    super::FacetRequest,
     CountRequest,
     ScrollRequest,
     SearchRequest,
@@ -327,6 +328,7 @@ impl DeepParts for crate::protocol::Message {
             Message::DeletePoints(e) => e.call.selector.deep_parts(out),
             Message::Count(e) => e.call.request.deep_parts(out),
             Message::Scroll(e) => e.call.request.deep_parts(out),
+            Message::Facet(e) => e.call.request.deep_parts(out),
             Message::UpdatePayload(e) => e.call.update.deep_parts(out),
             Message::DeleteVectors(e) => e.call.request.deep_parts(out),
             Message::UpdateBatch(e) => e.call.operations.deep_parts(out),

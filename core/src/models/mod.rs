@@ -4,6 +4,7 @@
 mod batch;
 mod collection;
 pub(crate) mod depth;
+mod facet;
 mod filter;
 mod index;
 pub(crate) mod path;
@@ -22,6 +23,7 @@ pub use collection::{
     WalConfig, DEFAULT_INDEXING_THRESHOLD_KB, DEFAULT_MAX_SEGMENT_SIZE_KB,
 };
 pub use depth::{dismantle_filter, dismantle_payload, dismantle_value, MAX_PAYLOAD_DEPTH};
+pub use facet::{FacetHit, FacetRequest, FacetResponse, FacetValue, DEFAULT_FACET_LIMIT};
 pub(crate) use filter::{parse_datetime, parse_key, KeySegment, UtcInstant};
 pub use filter::{
     AnyVariants, Condition, FieldCondition, Filter, FilterError, GeoBoundingBox, GeoPoint,

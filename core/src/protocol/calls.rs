@@ -86,6 +86,15 @@ pub struct Count {
     pub request: models::CountRequest,
 }
 
+/// How many points hold each value of an indexed payload key.
+#[derive(Debug, Clone)]
+pub struct Facet {
+    /// The collection.
+    pub collection: String,
+    /// The key, the filter and the limit.
+    pub request: models::FacetRequest,
+}
+
 /// One page of points in id order (or by an indexed field).
 #[derive(Debug, Clone)]
 pub struct Scroll {

@@ -35,7 +35,7 @@
 //!
 //! ## Files of this module
 //! One `impl Collection` block per job: `open.rs` (creation, loading, replay, leftovers),
-//! `write.rs` (the write path and group commit), `batch.rs` (`points/batch`), `checkpoint.rs`, `freeze.rs` (snapshots),
+//! `write.rs` (the write path and group commit), `batch.rs` (`points/batch`), `facet.rs`, `checkpoint.rs`, `freeze.rs` (snapshots),
 //! `optimize.rs` (planning and preparing optimizations), `commit.rs` (swapping their results
 //! in), `payload.rs` (payload writes and indexes) and `query.rs` (reads and searches).
 
@@ -62,6 +62,7 @@ use crate::models::{
 mod batch;
 mod checkpoint;
 mod commit;
+mod facet;
 mod freeze;
 mod open;
 mod optimize;
