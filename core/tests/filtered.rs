@@ -789,6 +789,15 @@ fn leaf(top: bool) -> BoxedStrategy<Condition> {
                 .boxed(),
         ),
         (
+            1,
+            (
+                key(kw_keys),
+                prop::sample::select(vec!["", "a", "b ab", "  c d", "x"]),
+            )
+                .prop_map(|(k, v)| Condition::match_text_any(k, v))
+                .boxed(),
+        ),
+        (
             3,
             (key(num_keys), number_range())
                 .prop_map(|(k, r)| Condition::range(k, r))

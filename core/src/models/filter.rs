@@ -26,7 +26,7 @@
 //!   and `values_count` (Qdrant ORs several; rro refuses them so a typo cannot widen a filter).
 //! - Not supported, refused with an error naming the field: `geo_polygon`, the `is_empty` /
 //!   `is_null` flags inside a field condition, `has_vector`, match kinds other than `value`,
-//!   `any`, `except` and `text`.
+//!   `any`, `except`, `text` and `text_any`.
 //! - `has_id` inside a `nested` filter is refused: Qdrant accepts it but never matches it.
 //!
 //! ## Errors
@@ -175,6 +175,9 @@ pub enum Match {
     /// `{"text": "good cheap"}`: a string value contains this text (without a full-text index,
     /// Qdrant does a case-sensitive substring match; so does rro).
     Text(String),
+    /// `{"text_any": "good cheap"}`: a string value contains one of the whitespace-separated
+    /// words (Qdrant without a full-text index: case-sensitive substrings; no word, no match).
+    TextAny(String),
 }
 
 /// The value of `{"match": {"value": ..}}`.
@@ -403,6 +406,11 @@ impl Condition {
     /// `{"key": key, "match": {"text": text}}`: a string value contains `text`.
     pub fn match_text(key: impl Into<String>, text: impl Into<String>) -> Self {
         Self::field(key, |c| c.r#match = Some(Match::Text(text.into())))
+    }
+
+    /// `{"key": key, "match": {"text_any": words}}`.
+    pub fn match_text_any(key: impl Into<String>, words: impl Into<String>) -> Self {
+        Self::field(key, |c| c.r#match = Some(Match::TextAny(words.into())))
     }
 
     /// `{"key": key, "range": range}`.
@@ -1298,6 +1306,7 @@ impl Serialize for Match {
             Match::Any(values) => map.serialize_entry("any", values)?,
             Match::Except(values) => map.serialize_entry("except", values)?,
             Match::Text(text) => map.serialize_entry("text", text)?,
+            Match::TextAny(text) => map.serialize_entry("text_any", text)?,
         }
         map.end()
     }
@@ -1312,7 +1321,7 @@ impl<'de> Deserialize<'de> for Match {
 
 impl Match {
     fn from_json(value: Value) -> Result<Self, String> {
-        const KINDS: &str = "`value`, `any`, `except` or `text`";
+        const KINDS: &str = "`value`, `any`, `except`, `text` or `text_any`";
         let Value::Object(object) = value else {
             return Err(format!(
                 "`match` is an object with one of {KINDS}, got {}",
@@ -1331,6 +1340,13 @@ impl Match {
                 Value::String(text) => Ok(Match::Text(text)),
                 other => Err(format!(
                     "`match.text` is a string, got {}",
+                    json_kind(&other)
+                )),
+            },
+            "text_any" => match inner {
+                Value::String(text) => Ok(Match::TextAny(text)),
+                other => Err(format!(
+                    "`match.text_any` is a string, got {}",
                     json_kind(&other)
                 )),
             },
@@ -1596,6 +1612,10 @@ mod tests {
             Ok(Match::Except(AnyVariants::Keywords(vec!["a".into()])))
         );
         assert_eq!(read(json!({"text": "x y"})), Ok(Match::Text("x y".into())));
+        assert_eq!(
+            read(json!({"text_any": "x y"})),
+            Ok(Match::TextAny("x y".into()))
+        );
 
         let refused = |m: Value, needle: &str| {
             let err = read(m.clone()).expect_err("must be refused");
@@ -1980,6 +2000,7 @@ mod tests {
             any_variants().prop_map(Match::Any),
             any_variants().prop_map(Match::Except),
             any::<String>().prop_map(Match::Text),
+            any::<String>().prop_map(Match::TextAny),
         ]
     }
 

@@ -23,7 +23,8 @@
 //!   missing key, `null` or `[]` never matches `except`, and `["black", "green"]` matches
 //!   `except: ["black"]` (Qdrant's documented behaviour).
 //! - `match.text`: a string value contains the text as a case-sensitive substring (what Qdrant
-//!   does without a full-text index).
+//!   does without a full-text index). `match.text_any`: it contains one of the text's
+//!   whitespace-separated words that way (so a text of no words matches nothing).
 //! - `range`: numeric bounds compare integer and float values; date-time bounds compare string
 //!   values that parse as date-times, as UTC instants.
 //! - `geo_bounding_box` / `geo_radius`: values that are objects with numeric `lon` and `lat`.
@@ -240,6 +241,9 @@ fn check_match(condition: &Match, value: &Value) -> bool {
             _ => true,
         },
         Match::Text(text) => value.as_str().is_some_and(|s| s.contains(text.as_str())),
+        Match::TextAny(words) => value
+            .as_str()
+            .is_some_and(|s| words.split_whitespace().any(|word| s.contains(word))),
     }
 }
 

@@ -835,6 +835,7 @@ fn match_strategy() -> impl Strategy<Value = Match> {
         words().prop_map(|l| Match::Except(AnyVariants::Keywords(l))),
         ints().prop_map(|l| Match::Except(AnyVariants::Integers(l))),
         word().prop_map(Match::Text),
+        words().prop_map(|w| Match::TextAny(w.join(" "))),
     ]
 }
 

@@ -180,6 +180,44 @@ fn match_text_is_a_case_sensitive_substring() {
 }
 
 #[test]
+fn match_text_any_needs_one_word_as_a_case_sensitive_substring() {
+    let doc = json!({"description": "good and cheap", "list": ["x", "fast phone"], "n": 1});
+    let any = |key: &str, words: &str| check(Condition::match_text_any(key, words), doc.clone());
+    assert!(any("description", "expensive cheap"));
+    assert!(any("description", "  and\t"));
+    // Words are substrings, not tokens: "heap" is inside "cheap".
+    assert!(any("description", "heap"));
+    assert!(!any("description", "Good Cheap"));
+    assert!(!any("description", "expensive slow"));
+    // No word at all: nothing to find.
+    assert!(!any("description", ""));
+    assert!(!any("description", "   "));
+    // Array elements one by one; other types never.
+    assert!(any("list", "slow phone"));
+    assert!(!any("list", "phonex"));
+    assert!(!any("n", "1"));
+    assert!(!any("missing", "a"));
+    // A brute-force reference over every split of a few words.
+    let texts = ["", "a", "ab", "b a", "abc"];
+    let words = ["a", "c", "ba", "", "x"];
+    for text in texts {
+        for first in words {
+            for second in words {
+                let query = format!("{first} {second}");
+                let want = [first, second]
+                    .iter()
+                    .any(|w| !w.is_empty() && text.contains(w));
+                let got = check(
+                    Condition::match_text_any("t", query.clone()),
+                    json!({ "t": text }),
+                );
+                assert_eq!(got, want, "{text:?} against {query:?}");
+            }
+        }
+    }
+}
+
+#[test]
 fn numeric_ranges_compare_ints_and_floats() {
     let price = |v: Value| json!({ "price": v });
     let range = || Condition::range("price", Range::default().gte(100).lt(450.5));
