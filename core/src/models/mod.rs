@@ -26,9 +26,9 @@ pub use depth::{dismantle_filter, dismantle_payload, dismantle_value, MAX_PAYLOA
 pub use facet::{FacetHit, FacetRequest, FacetResponse, FacetValue, DEFAULT_FACET_LIMIT};
 pub(crate) use filter::{parse_datetime, parse_key, KeySegment, UtcInstant};
 pub use filter::{
-    AnyVariants, Condition, FieldCondition, Filter, FilterError, GeoBoundingBox, GeoPoint,
-    GeoRadius, Match, MatchValue, MinShould, Nested, PayloadField, Range, RangeValue, ValuesCount,
-    MAX_FILTER_DEPTH,
+    AnyVariants, Condition, FieldCondition, Filter, FilterError, GeoBoundingBox, GeoLineString,
+    GeoPoint, GeoPolygon, GeoRadius, Match, MatchValue, MinShould, Nested, PayloadField, Range,
+    RangeValue, ValuesCount, MAX_FILTER_DEPTH,
 };
 pub use index::{
     CreateFieldIndex, FieldIndexParams, PayloadFieldSchema, PayloadIndexInfo, PayloadSchemaType,
