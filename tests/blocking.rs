@@ -12,9 +12,10 @@ use common::{Backend, Caller, Ctx};
 use rro::blocking::BlockingClient;
 use rro::models::{
     CountRequest, CreateCollection, CreateFieldIndex, DeletePayload, DeleteVectors, Distance,
-    Filter, GetPoints, GroupId, NamedVectorStruct, PayloadSchemaType, PointStruct, PointVectors,
-    PointsSelector, RecommendRequest, ScrollRequest, SearchGroupsRequest, SearchRequest,
-    SetPayload, UpdateVectors, VectorParams, VectorStruct, VectorsConfig,
+    FacetHit, FacetRequest, FacetValue, Filter, GetPoints, GroupId, NamedVectorStruct,
+    PayloadSchemaType, PointStruct, PointVectors, PointsSelector, RecommendRequest, ScrollRequest,
+    SearchGroupsRequest, SearchRequest, SetPayload, UpdateOperation, UpdateOperations,
+    UpdateVectors, UpsertPoints, VectorParams, VectorStruct, VectorsConfig,
 };
 use rro::{payload, RroError};
 
@@ -271,6 +272,39 @@ fn every_operation_gives_the_hand_computed_answer(backend: Backend) {
     };
     assert_eq!(by("image", vec![1.0, 0.0]), Vec::<u64>::new());
     assert_eq!(by("text", vec![0.0, 1.0]), [7]);
+
+    // A batch of writes: one result each, applied in order.
+    let batch = UpdateOperations::new([
+        UpdateOperation::Upsert(UpsertPoints {
+            points: vec![PointStruct::new(
+                8u64,
+                VectorStruct::named([("image", vec![0.0, 1.0])]),
+            )],
+        }),
+        UpdateOperation::SetPayload(SetPayload::new(
+            payload!({"k": 1}),
+            PointsSelector::ids([7u64, 8]),
+        )),
+        UpdateOperation::Delete(PointsSelector::ids([7u64])),
+    ]);
+    assert_eq!(client.batch_update_points("nv", batch).unwrap().len(), 3);
+    assert_eq!(by("image", vec![0.0, 1.0]), [8]);
+    let records = client.get_points("nv", GetPoints::new([7u64, 8])).unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].payload, Some(payload!({"k": 1})));
+
+    // Facet counts of an indexed key.
+    client
+        .create_field_index("nv", CreateFieldIndex::new("k", PayloadSchemaType::Integer))
+        .unwrap();
+    let facet = client.facet("nv", FacetRequest::new("k")).unwrap();
+    assert_eq!(
+        facet.hits,
+        [FacetHit {
+            value: FacetValue::Integer(1),
+            count: 1
+        }]
+    );
 
     // Deleting points, flushing.
     client

@@ -24,10 +24,10 @@ use common::oracle::dot;
 use common::Ctx;
 use rro::models::{
     AliasOperation, ChangeAliases, CollectionInfo, CountRequest, CreateCollection,
-    CreateFieldIndex, DeletePayload, DeleteVectors, Distance, GetPoints, PointsSelector,
-    RecommendRequest, ScoredPoint, ScrollRequest, SearchGroupsRequest, SearchRequest,
-    SearchRequestBatch, SetPayload, UpdateCollection, UpdateVectors, UpsertPoints, VectorParams,
-    VectorsConfig,
+    CreateFieldIndex, DeletePayload, DeleteVectors, Distance, FacetRequest, FacetValue, GetPoints,
+    PointsSelector, RecommendRequest, ScoredPoint, ScrollRequest, SearchGroupsRequest,
+    SearchRequest, SearchRequestBatch, SetPayload, UpdateCollection, UpdateOperations,
+    UpdateVectors, UpsertPoints, VectorParams, VectorsConfig,
 };
 use rro::{RroClient, RroError};
 use serde_json::{json, Value};
@@ -111,6 +111,8 @@ fn the_corpus_covers_every_operation() {
         "create_field_index",
         "update_collection",
         "update_aliases",
+        "batch_update",
+        "facet",
     ] {
         assert!(ops.contains(op), "no body for {op}");
     }
@@ -145,7 +147,8 @@ fn n_vector(id: u64, dim: usize) -> Vec<f32> {
         .collect()
 }
 
-/// Fresh fixtures: `c3` (3-d, empty), `c4` (4-d, with points and a `timestamp` index) and
+/// Fresh fixtures: `c3` (3-d, empty), `c4` (4-d, with points, a `timestamp` and a `color`
+/// index) and
 /// `n` (named spaces `image` 4-d and `text` 8-d).
 async fn fixtures(client: &RroClient) {
     for name in ["c3", "c4", "n"] {
@@ -169,6 +172,15 @@ async fn fixtures(client: &RroClient) {
         .create_field_index(
             "c4",
             serde_json::from_value(json!({"field_name": "timestamp", "field_schema": "integer"}))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    // For the facet bodies (facet needs a keyword index, as in Qdrant).
+    client
+        .create_field_index(
+            "c4",
+            serde_json::from_value(json!({"field_name": "color", "field_schema": "keyword"}))
                 .unwrap(),
         )
         .await
@@ -381,6 +393,50 @@ async fn run_case(client: &RroClient, case: &Case, index: usize) -> Outcome {
             assert!(
                 left.is_none_or(|v| v.get("image").is_none() && v.get("text").is_none()),
                 "{}: {left:?}",
+                case.name
+            );
+            Ok::<(), RroError>(())
+        }),
+        "facet" => run_op!(body, FacetRequest, |req| async {
+            let filtered = req.filter.is_some();
+            let got = client.facet(c, req).await?;
+            // The two bodies facet `color`, one among the points in London.
+            let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+            for (_, payload) in c4_points().values() {
+                if !filtered || payload["city"] == "London" {
+                    *counts
+                        .entry(payload["color"].as_str().unwrap().to_owned())
+                        .or_default() += 1;
+                }
+            }
+            let mut want: Vec<(FacetValue, u64)> = counts
+                .into_iter()
+                .map(|(color, n)| (FacetValue::Keyword(color), n))
+                .collect();
+            want.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            let got: Vec<(FacetValue, u64)> =
+                got.hits.into_iter().map(|h| (h.value, h.count)).collect();
+            assert_eq!(got, want, "{}", case.name);
+            Ok::<(), RroError>(())
+        }),
+        "batch_update" => run_op!(body, UpdateOperations, |req| async {
+            let writes = req.operations.len();
+            let results = client.batch_update_points(c, req).await?;
+            assert_eq!(results.len(), writes, "{}", case.name);
+            let got = client
+                .get_points(c, GetPoints::new([1u64]).with_vector(true))
+                .await?;
+            let vector = got[0].vector.as_ref().expect("vectors");
+            assert_eq!(
+                vector.get("image"),
+                Some(&[1.0, 2.0, 3.0, 4.0][..]),
+                "{}",
+                case.name
+            );
+            assert_eq!(vector.get("text"), None, "{}", case.name);
+            assert!(
+                got[0].payload.clone().unwrap_or_default().is_empty(),
+                "{}",
                 case.name
             );
             Ok::<(), RroError>(())

@@ -346,6 +346,20 @@ macro_rules! __rro_operations {
                 r#"assert_eq!(page.next_page_offset, Some(2u64.into()));"#
             }
 
+            /// How many points of `collection` hold each value of an indexed keyword, integer
+            /// or bool key (among those the request's filter matches): exact counts, most
+            /// frequent first, then by value.
+            fn facet(collection: &str, request: $crate::models::FacetRequest) -> $crate::models::FacetResponse {
+                $crate::protocol::calls::Facet { collection: collection.to_owned(), request }
+            }
+            example(memory) {
+                r#"client.create_field_index("docs", CreateFieldIndex::new("lang", PayloadSchemaType::Keyword))"# await
+                r#"client.upsert_points("docs", vec![PointStruct::new(3u64, vec![1.0, 1.0]).with_payload(payload!({"lang": "de"}))])"# await
+                r#"let facet = client.facet("docs", FacetRequest::new("lang"))"# await
+                r#"let hits: Vec<_> = facet.hits.iter().map(|h| (h.value.clone(), h.count)).collect();"#
+                r#"assert_eq!(hits, [(FacetValue::Keyword("de".into()), 2), (FacetValue::Keyword("en".into()), 1)]);"#
+            }
+
             /// Merge the request's keys into the payloads of the selected points.
             fn set_payload(collection: &str, request: $crate::models::SetPayload) -> $crate::models::UpdateResult {
                 $crate::protocol::calls::UpdatePayload {
@@ -426,6 +440,23 @@ macro_rules! __rro_operations {
                 r#"let by_image = client.search("pics", SearchRequest::new(NamedVectorStruct::named("image", vec![1.0, 0.0]), 1))"# await
                 r#"let by_text = client.search("pics", SearchRequest::new(NamedVectorStruct::named("text", vec![0.0, 1.0]), 1))"# await
                 r#"assert_eq!((by_image.len(), by_text.len()), (0, 1));"#
+            }
+
+            /// Apply several writes to `collection` in order (Qdrant's `points/batch`): all of
+            /// them or, if one is refused, none; one result per write, all with the batch's
+            /// operation number.
+            fn batch_update_points(collection: &str, operations: $crate::models::UpdateOperations) -> Vec<$crate::models::UpdateResult> {
+                $crate::protocol::calls::UpdateBatch { collection: collection.to_owned(), operations }
+            }
+            example(memory) {
+                r#"let add = UpdateOperation::Upsert(UpsertPoints { points: vec![PointStruct::new(3u64, vec![0.5, 0.5])] });"#
+                r#"let tag = UpdateOperation::SetPayload(SetPayload::new(payload!({"new": true}), PointsSelector::ids([3u64])));"#
+                r#"let drop = UpdateOperation::Delete(PointsSelector::ids([1u64]));"#
+                r#"let results = client.batch_update_points("docs", UpdateOperations::new([add, tag, drop]))"# await
+                r#"assert_eq!(results.len(), 3);"#
+                r#"let records = client.get_points("docs", GetPoints::new([1u64, 3u64]))"# await
+                r#"assert_eq!(records.len(), 1);"#
+                r#"assert_eq!(records[0].payload, Some(payload!({"new": true})));"#
             }
 
             /// Index a payload key of `collection`, so that filters on it and `order_by` are

@@ -134,6 +134,9 @@ handlers! {
         collection.check_strict_read(limit, request.filter.as_ref(), None)?;
         Ok(collection.scroll(&request)?)
     };
+    Facet(ctx, calls::Facet { collection, request }, _) => {
+        Ok(ctx.toc.collection(&collection)?.facet(&request)?)
+    };
     UpdatePayload(ctx, calls::UpdatePayload { collection, update }, _) => {
         let collection = ctx.toc.collection(&collection)?;
         collection.check_strict_update(update.selector())?;
@@ -154,6 +157,12 @@ handlers! {
         let result = collection.delete_vectors(&request)?;
         ctx.optimizer.kick(&collection);
         Ok(result)
+    };
+    UpdateBatch(ctx, calls::UpdateBatch { collection, operations }, _) => {
+        let collection = ctx.toc.collection(&collection)?;
+        let results = collection.batch(operations)?;
+        ctx.optimizer.kick(&collection);
+        Ok(results)
     };
     CreateFieldIndex(ctx, calls::CreateFieldIndex { collection, request }, _) => {
         Ok(ctx.toc.collection(&collection)?.create_field_index(&request)?)

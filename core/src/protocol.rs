@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::RroError;
 use crate::models::{
-    CollectionInfo, CollectionsAliasesResponse, CollectionsResponse, GroupsResult, Record,
-    ScoredPoint, ScrollResult, SnapshotDescription, UpdateResult,
+    CollectionInfo, CollectionsAliasesResponse, CollectionsResponse, FacetResponse, GroupsResult,
+    Record, ScoredPoint, ScrollResult, SnapshotDescription, UpdateResult,
 };
 use crate::runtime::Pool;
 
@@ -140,9 +140,11 @@ calls! {
     DeletePoints -> UpdateResult, Update;
     Count -> u64, Search;
     Scroll -> ScrollResult, Search;
+    Facet -> FacetResponse, Search;
     UpdatePayload -> UpdateResult, Update;
     UpdateVectors -> UpdateResult, Update;
     DeleteVectors -> UpdateResult, Update;
+    UpdateBatch -> Vec<UpdateResult>, Update;
     CreateFieldIndex -> UpdateResult, Update;
     DeleteFieldIndex -> UpdateResult, Update;
     Search -> Vec<ScoredPoint>, Search;

@@ -15,10 +15,10 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use rro_core::models::{
     AnyVariants, Condition, CountRequest, CreateCollection, CreateFieldIndex, DeletePayload,
-    Distance, Filter, GeoBoundingBox, GeoPoint, GeoRadius, HnswConfig, MinShould, OptimizersConfig,
-    Payload, PayloadIndexInfo, PayloadSchemaType, PayloadUpdate, PointId, PointStruct,
-    PointsSelector, Range, RangeValue, ScrollRequest, SearchRequest, SetPayload, ValuesCount,
-    VectorParams,
+    Distance, Filter, GeoBoundingBox, GeoPoint, GeoPolygon, GeoRadius, HnswConfig, MinShould,
+    OptimizersConfig, Payload, PayloadIndexInfo, PayloadSchemaType, PayloadUpdate, PointId,
+    PointStruct, PointsSelector, Range, RangeValue, ScrollRequest, SearchRequest, SetPayload,
+    ValuesCount, VectorParams,
 };
 use rro_core::storage::filter::matches;
 use rro_core::storage::{Collection, TableOfContent};
@@ -789,6 +789,15 @@ fn leaf(top: bool) -> BoxedStrategy<Condition> {
                 .boxed(),
         ),
         (
+            1,
+            (
+                key(kw_keys),
+                prop::sample::select(vec!["", "a", "b ab", "  c d", "x"]),
+            )
+                .prop_map(|(k, v)| Condition::match_text_any(k, v))
+                .boxed(),
+        ),
+        (
             3,
             (key(num_keys), number_range())
                 .prop_map(|(k, r)| Condition::range(k, r))
@@ -814,6 +823,22 @@ fn leaf(top: bool) -> BoxedStrategy<Condition> {
             1,
             (key(geo_keys), geo_point(), geo_point())
                 .prop_map(|(k, a, b)| Condition::geo_bounding_box(k, GeoBoundingBox::new(a, b)))
+                .boxed(),
+        ),
+        (
+            1,
+            (
+                key(geo_keys),
+                [geo_point(), geo_point(), geo_point(), geo_point()],
+                prop::option::of([geo_point(), geo_point(), geo_point()]),
+            )
+                .prop_map(|(k, [a, b, c, d], hole)| {
+                    let mut polygon = GeoPolygon::new([a, b, c, d, a]);
+                    if let Some([e, f, g]) = hole {
+                        polygon = polygon.with_hole([e, f, g, e]);
+                    }
+                    Condition::geo_polygon(k, polygon)
+                })
                 .boxed(),
         ),
         (
@@ -2084,6 +2109,50 @@ const EXAMPLES: &[Example] = &[
                 &[2, 3],
             ),
         ],
+    },
+    Example {
+        // "Geo polygon": the documentation's square with a square hole (points 2 and 5 in the
+        // hole, 3 on the hole's edge, 4 outside, 1 and 6 inside; 6 through its second value).
+        points: r#"[
+          { "id": 1, "location": { "lon": 30.0, "lat": 30.0 } },
+          { "id": 2, "location": { "lon": -30.0, "lat": -30.0 } },
+          { "id": 3, "location": { "lon": 0.0, "lat": -30.0 } },
+          { "id": 4, "location": { "lon": 65.0, "lat": 0.0 } },
+          { "id": 5, "location": { "lon": -64.0, "lat": -1.0 } },
+          { "id": 6, "location": [ { "lon": -30.0, "lat": -30.0 }, { "lon": -68.0, "lat": 50.0 } ] },
+          { "id": 7, "location": "Paris" }
+        ]"#,
+        indexes: &[("location", Geo)],
+        cases: &[(
+            r#"{
+                "filter": {
+                    "must": [{
+                        "key": "location",
+                        "geo_polygon": {
+                            "exterior": {
+                                "points": [
+                                    { "lon": -70.0, "lat": -70.0 },
+                                    { "lon": 60.0, "lat": -70.0 },
+                                    { "lon": 60.0, "lat": 60.0 },
+                                    { "lon": -70.0, "lat": 60.0 },
+                                    { "lon": -70.0, "lat": -70.0 }
+                                ]
+                            },
+                            "interiors": [{
+                                "points": [
+                                    { "lon": -65.0, "lat": -65.0 },
+                                    { "lon": 0.0, "lat": -65.0 },
+                                    { "lon": 0.0, "lat": 0.0 },
+                                    { "lon": -65.0, "lat": 0.0 },
+                                    { "lon": -65.0, "lat": -65.0 }
+                                ]
+                            }]
+                        }
+                    }]
+                }
+            }"#,
+            &[1, 6],
+        )],
     },
 ];
 

@@ -276,6 +276,29 @@ impl DeepParts for DeleteVectors {
     }
 }
 
+impl DeepParts for super::UpdateOperation {
+    fn deep_parts<'a>(&'a mut self, out: &mut Vec<Deep<'a>>) {
+        use super::UpdateOperation as Op;
+        match self {
+            Op::Upsert(upsert) => upsert.deep_parts(out),
+            Op::Delete(selector) | Op::ClearPayload(selector) => selector.deep_parts(out),
+            Op::SetPayload(set) | Op::OverwritePayload(set) => {
+                set.payload.deep_parts(out);
+                set.selector.deep_parts(out);
+            }
+            Op::DeletePayload(delete) => delete.selector.deep_parts(out),
+            Op::UpdateVectors(_) => {}
+            Op::DeleteVectors(delete) => delete.deep_parts(out),
+        }
+    }
+}
+
+impl DeepParts for super::UpdateOperations {
+    fn deep_parts<'a>(&'a mut self, out: &mut Vec<Deep<'a>>) {
+        self.operations.deep_parts(out);
+    }
+}
+
 /// Requests whose only deep part is an optional filter.
 macro_rules! filter_only {
     ($($request:ty),*) => {$(
@@ -288,6 +311,7 @@ macro_rules! filter_only {
 }
 
 filter_only!(
+    super::FacetRequest,
     CountRequest,
     ScrollRequest,
     SearchRequest,
@@ -304,8 +328,10 @@ impl DeepParts for crate::protocol::Message {
             Message::DeletePoints(e) => e.call.selector.deep_parts(out),
             Message::Count(e) => e.call.request.deep_parts(out),
             Message::Scroll(e) => e.call.request.deep_parts(out),
+            Message::Facet(e) => e.call.request.deep_parts(out),
             Message::UpdatePayload(e) => e.call.update.deep_parts(out),
             Message::DeleteVectors(e) => e.call.request.deep_parts(out),
+            Message::UpdateBatch(e) => e.call.operations.deep_parts(out),
             Message::Search(e) => e.call.request.deep_parts(out),
             Message::SearchBatch(e) => e.call.requests.deep_parts(out),
             Message::Recommend(e) => e.call.request.deep_parts(out),

@@ -22,11 +22,11 @@
 //! The JSON is Qdrant's (<https://qdrant.tech/documentation/concepts/filtering/>), with these
 //! choices where Qdrant is loose or rro does less:
 //! - `must`, `should` and `must_not` take a list of conditions or a single condition.
-//! - A field condition has exactly one of `match`, `range`, `geo_bounding_box`, `geo_radius`
-//!   and `values_count` (Qdrant ORs several; rro refuses them so a typo cannot widen a filter).
-//! - Not supported, refused with an error naming the field: `geo_polygon`, the `is_empty` /
+//! - A field condition has exactly one of `match`, `range`, `geo_bounding_box`, `geo_radius`,
+//!   `geo_polygon` and `values_count` (Qdrant ORs several; rro refuses them so a typo cannot widen a filter).
+//! - Not supported, refused with an error naming the field: the `is_empty` /
 //!   `is_null` flags inside a field condition, `has_vector`, match kinds other than `value`,
-//!   `any`, `except` and `text`.
+//!   `any`, `except`, `text` and `text_any`.
 //! - `has_id` inside a `nested` filter is refused: Qdrant accepts it but never matches it.
 //!
 //! ## Errors
@@ -157,6 +157,10 @@ pub struct FieldCondition {
     /// The value is a geo point within a distance of a centre.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub geo_radius: Option<GeoRadius>,
+    /// The value is a geo point inside a polygon (and outside its holes). Boxed: it is the
+    /// largest kind of check, and rarely used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geo_polygon: Option<Box<GeoPolygon>>,
     /// The number of values at the key is within a range.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub values_count: Option<ValuesCount>,
@@ -175,6 +179,9 @@ pub enum Match {
     /// `{"text": "good cheap"}`: a string value contains this text (without a full-text index,
     /// Qdrant does a case-sensitive substring match; so does rro).
     Text(String),
+    /// `{"text_any": "good cheap"}`: a string value contains one of the whitespace-separated
+    /// words (Qdrant without a full-text index: case-sensitive substrings; no word, no match).
+    TextAny(String),
 }
 
 /// The value of `{"match": {"value": ..}}`.
@@ -263,6 +270,51 @@ pub struct GeoRadius {
     pub center: GeoPoint,
     /// Radius in meters; finite and not negative.
     pub radius: f64,
+}
+
+/// `geo_polygon` of a field condition: `{"exterior": {"points": [..]}, "interiors": [..]}`.
+/// Each ring is closed (its last point repeats its first) and has at least 4 points, as
+/// Qdrant requires. A point matches when it is inside the exterior ring and inside no interior
+/// ring (a hole); points on a ring are outside, as in Qdrant. Coordinates are planar
+/// (longitude as x, latitude as y), as Qdrant's polygon test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeoPolygon {
+    /// The outer boundary.
+    pub exterior: GeoLineString,
+    /// Holes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interiors: Option<Vec<GeoLineString>>,
+}
+
+/// A ring of a [`GeoPolygon`]: `{"points": [{"lon": .., "lat": ..}, ..]}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeoLineString {
+    /// The points, the last equal to the first.
+    pub points: Vec<GeoPoint>,
+}
+
+impl GeoPolygon {
+    /// A polygon with boundary `exterior` (closed: last point = first) and no holes.
+    pub fn new(exterior: impl IntoIterator<Item = GeoPoint>) -> Self {
+        GeoPolygon {
+            exterior: GeoLineString {
+                points: exterior.into_iter().collect(),
+            },
+            interiors: None,
+        }
+    }
+
+    /// Add a hole (closed: last point = first).
+    pub fn with_hole(mut self, ring: impl IntoIterator<Item = GeoPoint>) -> Self {
+        self.interiors
+            .get_or_insert_with(Vec::new)
+            .push(GeoLineString {
+                points: ring.into_iter().collect(),
+            });
+        self
+    }
 }
 
 /// `values_count` of a field condition: bounds on how many values the key holds (an array
@@ -405,6 +457,11 @@ impl Condition {
         Self::field(key, |c| c.r#match = Some(Match::Text(text.into())))
     }
 
+    /// `{"key": key, "match": {"text_any": words}}`.
+    pub fn match_text_any(key: impl Into<String>, words: impl Into<String>) -> Self {
+        Self::field(key, |c| c.r#match = Some(Match::TextAny(words.into())))
+    }
+
     /// `{"key": key, "range": range}`.
     pub fn range(key: impl Into<String>, range: Range) -> Self {
         Self::field(key, |c| c.range = Some(range))
@@ -413,6 +470,11 @@ impl Condition {
     /// `{"key": key, "geo_bounding_box": area}`.
     pub fn geo_bounding_box(key: impl Into<String>, area: GeoBoundingBox) -> Self {
         Self::field(key, |c| c.geo_bounding_box = Some(area))
+    }
+
+    /// `{"key": key, "geo_polygon": polygon}`.
+    pub fn geo_polygon(key: impl Into<String>, polygon: GeoPolygon) -> Self {
+        Self::field(key, |c| c.geo_polygon = Some(Box::new(polygon)))
     }
 
     /// `{"key": key, "geo_radius": circle}`.
@@ -464,6 +526,7 @@ impl FieldCondition {
             range: None,
             geo_bounding_box: None,
             geo_radius: None,
+            geo_polygon: None,
             values_count: None,
         }
     }
@@ -744,6 +807,7 @@ impl FieldCondition {
             ("range", self.range.is_some()),
             ("geo_bounding_box", self.geo_bounding_box.is_some()),
             ("geo_radius", self.geo_radius.is_some()),
+            ("geo_polygon", self.geo_polygon.is_some()),
             ("values_count", self.values_count.is_some()),
         ]
         .into_iter()
@@ -754,7 +818,7 @@ impl FieldCondition {
                 return Err(error(
                     path,
                     "a field condition needs one of `match`, `range`, `geo_bounding_box`, \
-                     `geo_radius` or `values_count`"
+                     `geo_radius`, `geo_polygon` or `values_count`"
                         .to_owned(),
                 ))
             }
@@ -779,6 +843,17 @@ impl FieldCondition {
                 with_segment(path, "bottom_right", |path| {
                     area.bottom_right.validate_at(path)
                 })
+            })?;
+        }
+        if let Some(polygon) = &self.geo_polygon {
+            with_segment(path, "geo_polygon", |path| {
+                with_segment(path, "exterior", |path| polygon.exterior.validate_at(path))?;
+                for (i, ring) in polygon.interiors.iter().flatten().enumerate() {
+                    with_segment(path, &format!("interiors[{i}]"), |path| {
+                        ring.validate_at(path)
+                    })?;
+                }
+                Ok(())
             })?;
         }
         if let Some(circle) = &self.geo_radius {
@@ -880,6 +955,35 @@ impl GeoPoint {
             });
         }
         Ok(())
+    }
+}
+
+impl GeoLineString {
+    /// Qdrant's rule: at least 4 points, the last equal to the first, each a valid point.
+    fn validate_at(&self, path: &mut String) -> Result<(), FilterError> {
+        with_segment(path, "points", |path| {
+            if self.points.len() < 4 {
+                return Err(error(
+                    path,
+                    format!(
+                        "a polygon ring needs at least 4 points (the last repeating the \
+                         first), got {}",
+                        self.points.len()
+                    ),
+                ));
+            }
+            if self.points.first() != self.points.last() {
+                return Err(error(
+                    path,
+                    "a polygon ring is closed: its last point must equal its first".to_owned(),
+                ));
+            }
+            for (i, point) in self.points.iter().enumerate() {
+                let mut at = format!("{path}[{i}]");
+                point.validate_at(&mut at)?;
+            }
+            Ok(())
+        })
     }
 }
 
@@ -1298,6 +1402,7 @@ impl Serialize for Match {
             Match::Any(values) => map.serialize_entry("any", values)?,
             Match::Except(values) => map.serialize_entry("except", values)?,
             Match::Text(text) => map.serialize_entry("text", text)?,
+            Match::TextAny(text) => map.serialize_entry("text_any", text)?,
         }
         map.end()
     }
@@ -1312,7 +1417,7 @@ impl<'de> Deserialize<'de> for Match {
 
 impl Match {
     fn from_json(value: Value) -> Result<Self, String> {
-        const KINDS: &str = "`value`, `any`, `except` or `text`";
+        const KINDS: &str = "`value`, `any`, `except`, `text` or `text_any`";
         let Value::Object(object) = value else {
             return Err(format!(
                 "`match` is an object with one of {KINDS}, got {}",
@@ -1331,6 +1436,13 @@ impl Match {
                 Value::String(text) => Ok(Match::Text(text)),
                 other => Err(format!(
                     "`match.text` is a string, got {}",
+                    json_kind(&other)
+                )),
+            },
+            "text_any" => match inner {
+                Value::String(text) => Ok(Match::TextAny(text)),
+                other => Err(format!(
+                    "`match.text_any` is a string, got {}",
                     json_kind(&other)
                 )),
             },
@@ -1596,6 +1708,10 @@ mod tests {
             Ok(Match::Except(AnyVariants::Keywords(vec!["a".into()])))
         );
         assert_eq!(read(json!({"text": "x y"})), Ok(Match::Text("x y".into())));
+        assert_eq!(
+            read(json!({"text_any": "x y"})),
+            Ok(Match::TextAny("x y".into()))
+        );
 
         let refused = |m: Value, needle: &str| {
             let err = read(m.clone()).expect_err("must be refused");
@@ -1648,7 +1764,12 @@ mod tests {
         };
         refused(
             json!({"must": [{"key": "loc", "geo_polygon": {}}]}),
-            &["must[0]", "unknown field `geo_polygon`"],
+            &["must[0]", "missing field `exterior`"],
+        );
+        refused(
+            json!({"must": [{"key": "loc", "geo_polygon": {"exterior": {"points": []},
+                "holes": []}}]}),
+            &["must[0]", "unknown field `holes`"],
         );
         refused(
             json!({"must": [{"key": "a", "match": {"value": 1}}, {"colour": "red"}]}),
@@ -1722,6 +1843,31 @@ mod tests {
                     "center": {"lon": 0.0, "lat": 0.0}, "radius": -1.0}}]}),
                 "must[0].geo_radius.radius",
                 "not negative",
+            ),
+            (
+                json!({"must": [{"key": "l", "geo_polygon": {"exterior": {"points": [
+                    {"lon": 0.0, "lat": 0.0}, {"lon": 1.0, "lat": 0.0}, {"lon": 0.0, "lat": 0.0}
+                ]}}}]}),
+                "must[0].geo_polygon.exterior.points",
+                "at least 4 points",
+            ),
+            (
+                json!({"must": [{"key": "l", "geo_polygon": {
+                    "exterior": {"points": [
+                        {"lon": 0.0, "lat": 0.0}, {"lon": 1.0, "lat": 0.0},
+                        {"lon": 1.0, "lat": 1.0}, {"lon": 0.0, "lat": 0.0}]},
+                    "interiors": [{"points": [
+                        {"lon": 0.1, "lat": 0.1}, {"lon": 0.2, "lat": 0.1},
+                        {"lon": 0.2, "lat": 0.2}, {"lon": 0.1, "lat": 0.3}]}]}}]}),
+                "must[0].geo_polygon.interiors[0].points",
+                "last point must equal its first",
+            ),
+            (
+                json!({"must": [{"key": "l", "geo_polygon": {"exterior": {"points": [
+                    {"lon": 0.0, "lat": 0.0}, {"lon": 1.0, "lat": 95.0},
+                    {"lon": 1.0, "lat": 1.0}, {"lon": 0.0, "lat": 0.0}]}}}]}),
+                "must[0].geo_polygon.exterior.points[1].lat",
+                "latitude 95 is outside",
             ),
             (
                 json!({"must": [{"key": "l", "geo_radius": {
@@ -1980,6 +2126,7 @@ mod tests {
             any_variants().prop_map(Match::Any),
             any_variants().prop_map(Match::Except),
             any::<String>().prop_map(Match::Text),
+            any::<String>().prop_map(Match::TextAny),
         ]
     }
 

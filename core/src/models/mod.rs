@@ -2,8 +2,10 @@
 //! implements, so the same JSON works against a Qdrant cluster.
 
 mod alias;
+mod batch;
 mod collection;
 pub(crate) mod depth;
+mod facet;
 mod filter;
 mod index;
 pub(crate) mod path;
@@ -19,6 +21,7 @@ pub use alias::{
     AliasDescription, AliasOperation, ChangeAliases, CollectionsAliasesResponse, CreateAlias,
     DeleteAlias, RenameAlias,
 };
+pub use batch::{UpdateOperation, UpdateOperations};
 pub use collection::{
     ClusterParams, CollectionConfig, CollectionDescription, CollectionInfo, CollectionParams,
     CollectionParamsDiff, CollectionStatus, CollectionsResponse, CreateCollection, Datatype,
@@ -27,11 +30,12 @@ pub use collection::{
     DEFAULT_INDEXING_THRESHOLD_KB, DEFAULT_MAX_SEGMENT_SIZE_KB,
 };
 pub use depth::{dismantle_filter, dismantle_payload, dismantle_value, MAX_PAYLOAD_DEPTH};
+pub use facet::{FacetHit, FacetRequest, FacetResponse, FacetValue, DEFAULT_FACET_LIMIT};
 pub(crate) use filter::{parse_datetime, parse_key, KeySegment, UtcInstant};
 pub use filter::{
-    AnyVariants, Condition, FieldCondition, Filter, FilterError, GeoBoundingBox, GeoPoint,
-    GeoRadius, Match, MatchValue, MinShould, Nested, PayloadField, Range, RangeValue, ValuesCount,
-    MAX_FILTER_DEPTH,
+    AnyVariants, Condition, FieldCondition, Filter, FilterError, GeoBoundingBox, GeoLineString,
+    GeoPoint, GeoPolygon, GeoRadius, Match, MatchValue, MinShould, Nested, PayloadField, Range,
+    RangeValue, ValuesCount, MAX_FILTER_DEPTH,
 };
 pub use index::{
     CreateFieldIndex, FieldIndexParams, PayloadFieldSchema, PayloadIndexInfo, PayloadSchemaType,

@@ -113,6 +113,15 @@ pub struct Count {
     pub request: models::CountRequest,
 }
 
+/// How many points hold each value of an indexed payload key.
+#[derive(Debug, Clone)]
+pub struct Facet {
+    /// The collection.
+    pub collection: String,
+    /// The key, the filter and the limit.
+    pub request: models::FacetRequest,
+}
+
 /// One page of points in id order (or by an indexed field).
 #[derive(Debug, Clone)]
 pub struct Scroll {
@@ -147,6 +156,15 @@ pub struct DeleteVectors {
     pub collection: String,
     /// The names and the points.
     pub request: models::DeleteVectors,
+}
+
+/// Several writes (`points/batch`), applied in order, all or none, as one logged operation.
+#[derive(Debug, Clone)]
+pub struct UpdateBatch {
+    /// The collection.
+    pub collection: String,
+    /// The writes.
+    pub operations: models::UpdateOperations,
 }
 
 /// Create a payload field index.

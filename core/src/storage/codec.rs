@@ -8,8 +8,13 @@
 //!     point  := id vector:f32{dim} payload
 //!     payload:= len:u32 json:u8{len}     (len = 0xFFFF_FFFF: no payload)
 //! kind 2, delete := count:u32 id{count}
+//! kind 3, batch  := delete-body upsert-body   (the bodies of kinds 2 and 1, without kind bytes)
 //! id     := 0:u8 n:u64 | 1:u8 uuid:u8{16}
 //! ```
+//! A batch (`points/batch`, added after kinds 1 and 2, which keep their meaning) is the net
+//! effect of several writes on the points they touch: each point once, either deleted or
+//! stored with its final row. Its deletes apply before its upserts, all under one operation
+//! number, so a crash replays the whole batch or none of it.
 //! A payload is logged only if it nests at most `MAX_PAYLOAD_DEPTH` (64) levels deep, so
 //! that the JSON parser (limited to 128 levels) reads back every payload the encoder wrote.
 //! Vectors are logged after validation and (for Cosine) normalisation, so replay stores
@@ -36,10 +41,19 @@ pub(crate) enum Operation {
     Upsert(Vec<Row>),
     /// Delete these points.
     Delete(Vec<PointId>),
+    /// Delete the points of `delete`, then insert or replace those of `upsert` (no id in
+    /// both): the net effect of a `points/batch`.
+    Batch {
+        /// Points the batch leaves deleted.
+        delete: Vec<PointId>,
+        /// Points the batch leaves stored, with their final rows.
+        upsert: Vec<Row>,
+    },
 }
 
 const UPSERT: u8 = 1;
 const DELETE: u8 = 2;
+const BATCH: u8 = 3;
 const NO_PAYLOAD: u32 = u32::MAX;
 
 impl Operation {
@@ -48,46 +62,16 @@ impl Operation {
         match self {
             Operation::Upsert(points) => {
                 out.push(UPSERT);
-                let dim = points.first().map_or(0, |p| p.vector.len());
-                out.reserve(points.len() * (dim * 4 + 32));
-                put_u32(out, len_u32(points.len())?);
-                put_u32(out, len_u32(dim)?);
-                for point in points {
-                    debug_assert_eq!(point.vector.len(), dim);
-                    encode_id(&point.id, out);
-                    for x in &point.vector {
-                        out.extend_from_slice(&x.to_le_bytes());
-                    }
-                    match &point.payload {
-                        None => put_u32(out, NO_PAYLOAD),
-                        Some(payload) => {
-                            // The decoder's JSON parser stops at 128 levels: never write what
-                            // it could not read back (and never recurse into an unbounded
-                            // payload while serializing).
-                            if depth::payload_depth(payload, MAX_PAYLOAD_DEPTH) > MAX_PAYLOAD_DEPTH
-                            {
-                                return Err(format!(
-                                    "payload of point {} nests deeper than {MAX_PAYLOAD_DEPTH} \
-                                     levels (MAX_PAYLOAD_DEPTH)",
-                                    point.id
-                                ));
-                            }
-                            let at = out.len();
-                            put_u32(out, 0);
-                            serde_json::to_writer(&mut *out, payload)
-                                .map_err(|e| format!("payload cannot be serialized: {e}"))?;
-                            let len = len_u32(out.len() - at - 4)?;
-                            out[at..at + 4].copy_from_slice(&len.to_le_bytes());
-                        }
-                    }
-                }
+                encode_upsert(points, out)?;
             }
             Operation::Delete(ids) => {
                 out.push(DELETE);
-                put_u32(out, len_u32(ids.len())?);
-                for id in ids {
-                    encode_id(id, out);
-                }
+                encode_delete(ids, out)?;
+            }
+            Operation::Batch { delete, upsert } => {
+                out.push(BATCH);
+                encode_delete(delete, out)?;
+                encode_upsert(upsert, out)?;
             }
         }
         Ok(())
@@ -97,46 +81,12 @@ impl Operation {
     pub(crate) fn decode(bytes: &[u8]) -> Result<Operation, String> {
         let mut r = ByteReader::new(bytes);
         let op = match r.u8()? {
-            UPSERT => {
-                let count = r.u32()? as usize;
-                let dim = r.u32()? as usize;
-                // Smallest possible point: 9-byte id, the vector, a 4-byte payload length.
-                let min_point = 9 + dim.saturating_mul(4) + 4;
-                r.need(count.saturating_mul(min_point), "upsert points")?;
-                let mut points = Vec::with_capacity(count);
-                for _ in 0..count {
-                    let id = read_id(&mut r)?;
-                    let raw = r.take(dim * 4, "vector")?;
-                    let vector = raw
-                        .chunks_exact(4)
-                        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                        .collect();
-                    let len = r.u32()?;
-                    let payload = if len == NO_PAYLOAD {
-                        None
-                    } else {
-                        let at = r.position();
-                        let json = r.take(len as usize, "payload")?;
-                        Some(serde_json::from_slice::<Payload>(json).map_err(|e| {
-                            format!("payload at byte {at} is not a JSON object: {e}")
-                        })?)
-                    };
-                    points.push(Row {
-                        id,
-                        vector,
-                        payload,
-                    });
-                }
-                Operation::Upsert(points)
-            }
-            DELETE => {
-                let count = r.u32()? as usize;
-                r.need(count.saturating_mul(9), "deleted ids")?;
-                let mut ids = Vec::with_capacity(count);
-                for _ in 0..count {
-                    ids.push(read_id(&mut r)?);
-                }
-                Operation::Delete(ids)
+            UPSERT => Operation::Upsert(decode_upsert(&mut r)?),
+            DELETE => Operation::Delete(decode_delete(&mut r)?),
+            BATCH => {
+                let delete = decode_delete(&mut r)?;
+                let upsert = decode_upsert(&mut r)?;
+                Operation::Batch { delete, upsert }
             }
             kind => return Err(format!("unknown operation kind {kind}")),
         };
@@ -148,6 +98,93 @@ impl Operation {
         }
         Ok(op)
     }
+}
+
+fn encode_upsert(points: &[Row], out: &mut Vec<u8>) -> Result<(), String> {
+    let dim = points.first().map_or(0, |p| p.vector.len());
+    out.reserve(points.len() * (dim * 4 + 32));
+    put_u32(out, len_u32(points.len())?);
+    put_u32(out, len_u32(dim)?);
+    for point in points {
+        debug_assert_eq!(point.vector.len(), dim);
+        encode_id(&point.id, out);
+        for x in &point.vector {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+        match &point.payload {
+            None => put_u32(out, NO_PAYLOAD),
+            Some(payload) => {
+                // The decoder's JSON parser stops at 128 levels: never write what it could not
+                // read back (and never recurse into an unbounded payload while serializing).
+                if depth::payload_depth(payload, MAX_PAYLOAD_DEPTH) > MAX_PAYLOAD_DEPTH {
+                    return Err(format!(
+                        "payload of point {} nests deeper than {MAX_PAYLOAD_DEPTH} \
+                         levels (MAX_PAYLOAD_DEPTH)",
+                        point.id
+                    ));
+                }
+                let at = out.len();
+                put_u32(out, 0);
+                serde_json::to_writer(&mut *out, payload)
+                    .map_err(|e| format!("payload cannot be serialized: {e}"))?;
+                let len = len_u32(out.len() - at - 4)?;
+                out[at..at + 4].copy_from_slice(&len.to_le_bytes());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn encode_delete(ids: &[PointId], out: &mut Vec<u8>) -> Result<(), String> {
+    put_u32(out, len_u32(ids.len())?);
+    for id in ids {
+        encode_id(id, out);
+    }
+    Ok(())
+}
+
+fn decode_upsert(r: &mut ByteReader<'_>) -> Result<Vec<Row>, String> {
+    let count = r.u32()? as usize;
+    let dim = r.u32()? as usize;
+    // Smallest possible point: 9-byte id, the vector, a 4-byte payload length.
+    let min_point = 9 + dim.saturating_mul(4) + 4;
+    r.need(count.saturating_mul(min_point), "upsert points")?;
+    let mut points = Vec::with_capacity(count);
+    for _ in 0..count {
+        let id = read_id(r)?;
+        let raw = r.take(dim * 4, "vector")?;
+        let vector = raw
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let len = r.u32()?;
+        let payload = if len == NO_PAYLOAD {
+            None
+        } else {
+            let at = r.position();
+            let json = r.take(len as usize, "payload")?;
+            Some(
+                serde_json::from_slice::<Payload>(json)
+                    .map_err(|e| format!("payload at byte {at} is not a JSON object: {e}"))?,
+            )
+        };
+        points.push(Row {
+            id,
+            vector,
+            payload,
+        });
+    }
+    Ok(points)
+}
+
+fn decode_delete(r: &mut ByteReader<'_>) -> Result<Vec<PointId>, String> {
+    let count = r.u32()? as usize;
+    r.need(count.saturating_mul(9), "deleted ids")?;
+    let mut ids = Vec::with_capacity(count);
+    for _ in 0..count {
+        ids.push(read_id(r)?);
+    }
+    Ok(ids)
 }
 
 fn len_u32(len: usize) -> Result<u32, String> {
@@ -202,6 +239,18 @@ mod tests {
             ]),
             Operation::Upsert(vec![]),
             Operation::Delete(vec![PointId::Num(u64::MAX), PointId::Uuid(uuid)]),
+            Operation::Batch {
+                delete: vec![PointId::Num(3), PointId::Uuid(uuid)],
+                upsert: vec![Row {
+                    id: PointId::Num(9),
+                    vector: vec![0.25, -1.0],
+                    payload: Some(crate::payload!({"k": "v"})),
+                }],
+            },
+            Operation::Batch {
+                delete: vec![],
+                upsert: vec![],
+            },
         ]
     }
 
@@ -263,6 +312,30 @@ mod tests {
         let mut bytes = vec![DELETE];
         bytes.extend_from_slice(&u32::MAX.to_le_bytes());
         assert!(Operation::decode(&bytes).unwrap_err().contains("need"));
+        let mut bytes = vec![BATCH];
+        bytes.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert!(Operation::decode(&bytes).unwrap_err().contains("need"));
+    }
+
+    /// Kinds 1 and 2 as written before batches existed still decode to the same operations.
+    #[test]
+    fn records_of_the_older_kinds_keep_their_bytes() {
+        let delete = [DELETE, 1, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(
+            Operation::decode(&delete).unwrap(),
+            Operation::Delete(vec![PointId::Num(7)])
+        );
+        let mut upsert = vec![UPSERT, 1, 0, 0, 0, 1, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0];
+        upsert.extend_from_slice(&1.5f32.to_le_bytes());
+        upsert.extend_from_slice(&NO_PAYLOAD.to_le_bytes());
+        assert_eq!(
+            Operation::decode(&upsert).unwrap(),
+            Operation::Upsert(vec![Row {
+                id: PointId::Num(5),
+                vector: vec![1.5],
+                payload: None,
+            }])
+        );
     }
 }
 

@@ -44,10 +44,10 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::slice;
 
-use super::filter::{in_box, in_circle};
+use super::filter::{in_box, in_circle, in_polygon};
 use crate::models::{
-    parse_datetime, AnyVariants, FieldCondition, GeoBoundingBox, GeoPoint, GeoRadius, Match,
-    MatchValue, Payload, PayloadSchemaType, Range, RangeValue, UtcInstant,
+    parse_datetime, AnyVariants, FieldCondition, GeoBoundingBox, GeoPoint, GeoPolygon, GeoRadius,
+    Match, MatchValue, Payload, PayloadSchemaType, Range, RangeValue, UtcInstant,
 };
 
 mod build;
@@ -467,6 +467,7 @@ enum Query<'c> {
     Moments(Bounds<Moment>),
     GeoBox(&'c GeoBoundingBox),
     GeoRadius(&'c GeoRadius),
+    GeoPolygon(&'c GeoPolygon),
 }
 
 impl FieldIndex {
@@ -595,6 +596,9 @@ impl FieldIndex {
             (Data::Geo(by_offset), Query::GeoRadius(circle)) => {
                 scan_geo(by_offset, |point| in_circle(circle, point))
             }
+            (Data::Geo(by_offset), Query::GeoPolygon(polygon)) => {
+                scan_geo(by_offset, |point| in_polygon(polygon, point))
+            }
             _ => return None,
         };
         Some(offsets)
@@ -630,7 +634,7 @@ impl FieldIndex {
                 let (lo, hi) = moment_span(ordered, &bounds);
                 hi.saturating_sub(lo).min(points)
             }
-            (Data::Geo(_), Query::GeoBox(_) | Query::GeoRadius(_)) => points,
+            (Data::Geo(_), Query::GeoBox(_) | Query::GeoRadius(_) | Query::GeoPolygon(_)) => points,
             _ => return None,
         };
         Some(estimate)
@@ -674,6 +678,9 @@ impl FieldIndex {
             }
             (Data::Geo(by_offset), Query::GeoRadius(circle)) => {
                 by_offset.get(o).iter().any(|&p| in_circle(circle, p))
+            }
+            (Data::Geo(by_offset), Query::GeoPolygon(polygon)) => {
+                by_offset.get(o).iter().any(|&p| in_polygon(polygon, p))
             }
             _ => return None,
         };
@@ -734,6 +741,7 @@ impl FieldIndex {
             cond.range.is_some(),
             cond.geo_bounding_box.is_some(),
             cond.geo_radius.is_some(),
+            cond.geo_polygon.is_some(),
             cond.values_count.is_some(),
         ];
         if cond.key != self.key
@@ -787,11 +795,14 @@ impl FieldIndex {
             }
             PayloadSchemaType::Float => number_bounds(cond.range.as_ref()?).map(Query::Numbers),
             PayloadSchemaType::Datetime => moment_bounds(cond.range.as_ref()?).map(Query::Moments),
-            PayloadSchemaType::Geo => match (&cond.geo_bounding_box, &cond.geo_radius) {
-                (Some(area), _) => Some(Query::GeoBox(area)),
-                (_, Some(circle)) => Some(Query::GeoRadius(circle)),
-                _ => None,
-            },
+            PayloadSchemaType::Geo => {
+                match (&cond.geo_bounding_box, &cond.geo_radius, &cond.geo_polygon) {
+                    (Some(area), _, _) => Some(Query::GeoBox(area)),
+                    (_, Some(circle), _) => Some(Query::GeoRadius(circle)),
+                    (_, _, Some(polygon)) => Some(Query::GeoPolygon(polygon)),
+                    _ => None,
+                }
+            }
         }
     }
 }

@@ -23,10 +23,13 @@
 //!   missing key, `null` or `[]` never matches `except`, and `["black", "green"]` matches
 //!   `except: ["black"]` (Qdrant's documented behaviour).
 //! - `match.text`: a string value contains the text as a case-sensitive substring (what Qdrant
-//!   does without a full-text index).
+//!   does without a full-text index). `match.text_any`: it contains one of the text's
+//!   whitespace-separated words that way (so a text of no words matches nothing).
 //! - `range`: numeric bounds compare integer and float values; date-time bounds compare string
 //!   values that parse as date-times, as UTC instants.
-//! - `geo_bounding_box` / `geo_radius`: values that are objects with numeric `lon` and `lat`.
+//! - `geo_bounding_box` / `geo_radius` / `geo_polygon`: values that are objects with numeric
+//!   `lon` and `lat`. A polygon holds a point strictly inside its exterior ring and outside
+//!   every hole (on a ring is outside), in planar lon/lat coordinates, as Qdrant.
 //! - `values_count`: each reached value counts as its array length, 0 for `null`, 1 otherwise,
 //!   and the condition holds if some reached value's count is within the bounds; no reached
 //!   value counts as 0. (As Qdrant: with `a[].b`, every `b` is counted on its own.)
@@ -47,8 +50,8 @@ use serde_json::Value;
 
 use crate::models::{
     parse_datetime, parse_key, AnyVariants, Condition, FieldCondition, Filter, GeoBoundingBox,
-    GeoPoint, GeoRadius, KeySegment, Match, MatchValue, Payload, PointId, Range, RangeValue,
-    UtcInstant, ValuesCount,
+    GeoPoint, GeoPolygon, GeoRadius, KeySegment, Match, MatchValue, Payload, PointId, Range,
+    RangeValue, UtcInstant, ValuesCount,
 };
 
 /// Mean Earth radius in meters, the sphere Qdrant's haversine distance uses.
@@ -196,6 +199,10 @@ fn check_field(field: &FieldCondition, payload: &Payload) -> bool {
                 .geo_radius
                 .as_ref()
                 .is_some_and(|circle| geo_point(value).is_some_and(|p| in_circle(circle, p)))
+            || field
+                .geo_polygon
+                .as_ref()
+                .is_some_and(|polygon| geo_point(value).is_some_and(|p| in_polygon(polygon, p)))
     };
     values.iter().any(|value| match value {
         Value::Array(items) => items.iter().any(one),
@@ -240,6 +247,9 @@ fn check_match(condition: &Match, value: &Value) -> bool {
             _ => true,
         },
         Match::Text(text) => value.as_str().is_some_and(|s| s.contains(text.as_str())),
+        Match::TextAny(words) => value
+            .as_str()
+            .is_some_and(|s| words.split_whitespace().any(|word| s.contains(word))),
     }
 }
 
@@ -323,6 +333,41 @@ pub(crate) fn in_box(area: &GeoBoundingBox, point: GeoPoint) -> bool {
         west < point.lon && point.lon < east
     };
     lon_inside && area.bottom_right.lat < point.lat && point.lat < area.top_left.lat
+}
+
+/// Inside the exterior ring and inside no hole; a point on any ring is outside (Qdrant's
+/// `contains`). Planar: longitude as x, latitude as y.
+pub(crate) fn in_polygon(polygon: &GeoPolygon, point: GeoPoint) -> bool {
+    in_ring(&polygon.exterior.points, point) == Some(true)
+        && polygon
+            .interiors
+            .iter()
+            .flatten()
+            .all(|hole| in_ring(&hole.points, point) == Some(false))
+}
+
+/// Whether `point` is inside the closed ring (even-odd ray casting), `None` when it lies on
+/// one of its edges.
+fn in_ring(ring: &[GeoPoint], point: GeoPoint) -> Option<bool> {
+    let mut inside = false;
+    for edge in ring.windows(2) {
+        let (a, b) = (edge[0], edge[1]);
+        let cross = (b.lon - a.lon) * (point.lat - a.lat) - (b.lat - a.lat) * (point.lon - a.lon);
+        let within = a.lon.min(b.lon) <= point.lon
+            && point.lon <= a.lon.max(b.lon)
+            && a.lat.min(b.lat) <= point.lat
+            && point.lat <= a.lat.max(b.lat);
+        if cross == 0.0 && within {
+            return None;
+        }
+        if (a.lat > point.lat) != (b.lat > point.lat) {
+            let lon_at = a.lon + (point.lat - a.lat) * (b.lon - a.lon) / (b.lat - a.lat);
+            if point.lon < lon_at {
+                inside = !inside;
+            }
+        }
+    }
+    Some(inside)
 }
 
 pub(crate) fn in_circle(circle: &GeoRadius, point: GeoPoint) -> bool {

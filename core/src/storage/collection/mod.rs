@@ -35,7 +35,7 @@
 //!
 //! ## Files of this module
 //! One `impl Collection` block per job: `open.rs` (creation, loading, replay, leftovers),
-//! `write.rs` (the write path and group commit), `checkpoint.rs`, `freeze.rs` (snapshots),
+//! `write.rs` (the write path and group commit), `batch.rs` (`points/batch`), `facet.rs`, `checkpoint.rs`, `freeze.rs` (snapshots),
 //! `optimize.rs` (planning and preparing optimizations), `commit.rs` (swapping their results
 //! in), `payload.rs` (payload writes and indexes), `query.rs` (reads and searches) and
 //! `settings.rs` (changing the configuration while serving, and strict mode's checks).
@@ -60,9 +60,11 @@ use crate::models::{
     VectorsConfig, WalConfig,
 };
 
+mod batch;
 mod checkpoint;
 mod commit;
 mod estimate;
+mod facet;
 mod freeze;
 mod open;
 mod optimize;

@@ -322,7 +322,7 @@ fn new_state(
 
 /// A replayed operation passed its checksum; still refuse one that would break invariants.
 fn check_replayed(operation: Operation, spaces: &Spaces) -> Result<Operation, String> {
-    if let Operation::Upsert(points) = &operation {
+    if let Operation::Upsert(points) | Operation::Batch { upsert: points, .. } = &operation {
         for point in points {
             if !spaces.check_row(&point.vector) {
                 return Err(format!(

@@ -32,11 +32,12 @@ use crate::models::{
 use crate::storage::codec::{Operation, Row};
 use crate::storage::field_index::FieldIndex;
 use crate::storage::payload_index::FieldIndexes;
+use crate::storage::space::Space;
 
 /// The payload `update` gives a point whose payload is `old`, refused if it would nest deeper
 /// than [`MAX_PAYLOAD_DEPTH`](crate::models::MAX_PAYLOAD_DEPTH) (a payload set at a key lands
 /// below the objects on the way).
-fn updated(
+pub(super) fn updated(
     update: &PayloadUpdate,
     id: &PointId,
     old: Option<Payload>,
@@ -106,13 +107,33 @@ fn rewritten(
         .collect()
 }
 
+/// Refuse a payload update that no point could take (bad selector, key or payload).
+pub(super) fn check_payload_update(update: &PayloadUpdate) -> Result<(), StorageError> {
+    check_selector(update.selector())?;
+    match update {
+        PayloadUpdate::Set(set) | PayloadUpdate::Overwrite(set) => {
+            depth::check_payload(&set.payload, "payload")?;
+            if let Some(key) = &set.key {
+                check_key("payload key", key)?;
+            }
+        }
+        PayloadUpdate::Delete(delete) => {
+            for key in &delete.keys {
+                check_key("payload key", key)?;
+            }
+        }
+        PayloadUpdate::Clear(_) => {}
+    }
+    Ok(())
+}
+
 fn check_key(what: &str, key: &str) -> Result<(), StorageError> {
     parse_key(key)
         .map(|_| ())
         .map_err(|why| StorageError::BadRequest(format!("{what} \"{key}\": {why}")))
 }
 
-fn check_selector(selector: &PointsSelector) -> Result<(), StorageError> {
+pub(super) fn check_selector(selector: &PointsSelector) -> Result<(), StorageError> {
     match selector {
         PointsSelector::Points(_) => Ok(()),
         PointsSelector::Filter(filter) => filter.validate().map_err(StorageError::from),
@@ -121,7 +142,7 @@ fn check_selector(selector: &PointsSelector) -> Result<(), StorageError> {
 
 impl Collection {
     /// The ids a selector names (each once), or the live points its filter matches now.
-    fn selected_ids(&self, state: &State, selector: &PointsSelector) -> Vec<PointId> {
+    pub(super) fn selected_ids(&self, state: &State, selector: &PointsSelector) -> Vec<PointId> {
         match selector {
             PointsSelector::Points(ids) => {
                 let mut seen = std::collections::HashSet::new();
@@ -146,21 +167,7 @@ impl Collection {
     /// Change the payloads of the selected points: merge keys in, replace the payload, remove
     /// keys, or clear it. Vectors are untouched. Missing ids are ignored.
     pub fn update_payload(&self, update: &PayloadUpdate) -> Result<UpdateResult, StorageError> {
-        check_selector(update.selector())?;
-        match update {
-            PayloadUpdate::Set(set) | PayloadUpdate::Overwrite(set) => {
-                depth::check_payload(&set.payload, "payload")?;
-                if let Some(key) = &set.key {
-                    check_key("payload key", key)?;
-                }
-            }
-            PayloadUpdate::Delete(delete) => {
-                for key in &delete.keys {
-                    check_key("payload key", key)?;
-                }
-            }
-            PayloadUpdate::Clear(_) => {}
-        }
+        check_payload_update(update)?;
         self.write_with(|state| {
             let ids = self.selected_ids(state, update.selector());
             let points = rewritten(state, ids, |row| {
@@ -210,16 +217,7 @@ impl Collection {
     /// Remove named vectors from the selected points (by id or filter). Only collections with
     /// named vectors have vectors a point may lack.
     pub fn delete_vectors(&self, request: &DeleteVectors) -> Result<UpdateResult, StorageError> {
-        check_selector(&request.selector)?;
-        if !self.spaces.is_named() {
-            return Err(StorageError::BadRequest(
-                "only named vectors can be deleted; this collection has one unnamed vector".into(),
-            ));
-        }
-        let mut spaces = Vec::with_capacity(request.vector.len());
-        for name in &request.vector {
-            spaces.push(self.spaces.get(name)?.clone());
-        }
+        let spaces = self.deleted_spaces(request)?;
         self.write_with(|state| {
             let ids = self.selected_ids(state, &request.selector);
             let rows = rewritten(state, ids, |row| {
@@ -230,6 +228,24 @@ impl Collection {
             })?;
             Ok(Operation::Upsert(rows))
         })
+    }
+
+    /// The spaces a vector delete removes, refused if the request is bad.
+    pub(super) fn deleted_spaces(
+        &self,
+        request: &DeleteVectors,
+    ) -> Result<Vec<Space>, StorageError> {
+        check_selector(&request.selector)?;
+        if !self.spaces.is_named() {
+            return Err(StorageError::BadRequest(
+                "only named vectors can be deleted; this collection has one unnamed vector".into(),
+            ));
+        }
+        let mut spaces = Vec::with_capacity(request.vector.len());
+        for name in &request.vector {
+            spaces.push(self.spaces.get(name)?.clone());
+        }
+        Ok(spaces)
     }
 
     /// Index payload key `field_name` as `field_schema` (replacing an index of another kind on

@@ -4,14 +4,20 @@
 use super::{lock, Collection, Loc, State, Writer};
 use crate::config::Durability;
 use crate::error::StorageError;
-use crate::models::{PointStruct, UpdateResult, UpdateStatus};
+use crate::models::{PointId, PointStruct, UpdateResult, UpdateStatus};
 use crate::storage::codec::Operation;
 use crate::storage::codec::Row;
 use crate::storage::{read, write};
 
 impl Collection {
     /// Insert or replace `batch`: all of it, or (on any invalid point) none of it.
-    pub fn upsert(&self, mut batch: Vec<PointStruct>) -> Result<UpdateResult, StorageError> {
+    pub fn upsert(&self, batch: Vec<PointStruct>) -> Result<UpdateResult, StorageError> {
+        let rows = self.rows(batch)?;
+        self.write(Operation::Upsert(rows))
+    }
+
+    /// The points of an upsert as stored rows, refused whole if one is invalid.
+    pub(super) fn rows(&self, mut batch: Vec<PointStruct>) -> Result<Vec<Row>, StorageError> {
         crate::models::depth::bound(&mut batch)?;
         let mut rows = Vec::with_capacity(batch.len());
         for point in batch {
@@ -21,7 +27,7 @@ impl Collection {
                 payload: point.payload,
             });
         }
-        self.write(Operation::Upsert(rows))
+        Ok(rows)
     }
 
     /// Like [`write`](Self::write), but the operation is made from the state under the
@@ -132,52 +138,59 @@ impl Collection {
 /// Apply a logged operation to the state (live writes and replay alike).
 pub(super) fn apply(state: &mut State, op: u64, operation: Operation) {
     match operation {
-        Operation::Upsert(points) => {
-            let appendable = state.segments.len() - 1;
-            for point in points {
-                match state.index.get(&point.id).copied() {
-                    Some(loc) if loc.segment as usize == appendable => {
-                        state.segments[appendable].data_mut().overwrite(
-                            loc.offset as usize,
-                            &point.vector,
-                            point.payload,
-                            op,
-                        );
-                    }
-                    existing => {
-                        if let Some(loc) = existing {
-                            if state.segments[loc.segment as usize]
-                                .data
-                                .version(loc.offset as usize)
-                                > op
-                            {
-                                continue;
-                            }
-                            state.segments[loc.segment as usize].delete(loc.offset as usize);
-                        }
-                        let segment = &mut state.segments[appendable];
-                        let offset =
-                            segment
-                                .data_mut()
-                                .push(point.id, &point.vector, point.payload, op);
-                        segment.live += 1;
-                        state.index.insert(
-                            point.id,
-                            Loc {
-                                segment: appendable as u32,
-                                offset: offset as u32,
-                            },
-                        );
-                    }
-                }
-            }
+        Operation::Upsert(points) => apply_upsert(state, op, points),
+        Operation::Delete(ids) => apply_delete(state, ids),
+        Operation::Batch { delete, upsert } => {
+            apply_delete(state, delete);
+            apply_upsert(state, op, upsert);
         }
-        Operation::Delete(ids) => {
-            for id in ids {
-                if let Some(loc) = state.index.remove(&id) {
+    }
+}
+
+fn apply_upsert(state: &mut State, op: u64, points: Vec<Row>) {
+    let appendable = state.segments.len() - 1;
+    for point in points {
+        match state.index.get(&point.id).copied() {
+            Some(loc) if loc.segment as usize == appendable => {
+                state.segments[appendable].data_mut().overwrite(
+                    loc.offset as usize,
+                    &point.vector,
+                    point.payload,
+                    op,
+                );
+            }
+            existing => {
+                if let Some(loc) = existing {
+                    if state.segments[loc.segment as usize]
+                        .data
+                        .version(loc.offset as usize)
+                        > op
+                    {
+                        continue;
+                    }
                     state.segments[loc.segment as usize].delete(loc.offset as usize);
                 }
+                let segment = &mut state.segments[appendable];
+                let offset = segment
+                    .data_mut()
+                    .push(point.id, &point.vector, point.payload, op);
+                segment.live += 1;
+                state.index.insert(
+                    point.id,
+                    Loc {
+                        segment: appendable as u32,
+                        offset: offset as u32,
+                    },
+                );
             }
+        }
+    }
+}
+
+fn apply_delete(state: &mut State, ids: Vec<PointId>) {
+    for id in ids {
+        if let Some(loc) = state.index.remove(&id) {
+            state.segments[loc.segment as usize].delete(loc.offset as usize);
         }
     }
 }

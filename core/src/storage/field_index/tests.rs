@@ -835,6 +835,7 @@ fn match_strategy() -> impl Strategy<Value = Match> {
         words().prop_map(|l| Match::Except(AnyVariants::Keywords(l))),
         ints().prop_map(|l| Match::Except(AnyVariants::Integers(l))),
         word().prop_map(Match::Text),
+        words().prop_map(|w| Match::TextAny(w.join(" "))),
     ]
 }
 
@@ -877,6 +878,18 @@ fn condition_strategy() -> impl Strategy<Value = FieldCondition> {
             values_count: Some(ValuesCount::default().gte(n)),
             ..FieldCondition::new("")
         }),
+        1 => (point(), point(), point(), prop::option::of((point(), point(), point()))).prop_map(
+            |(a, b, c, hole)| {
+                let mut polygon = GeoPolygon::new([a, b, c, a]);
+                if let Some((d, e, f)) = hole {
+                    polygon = polygon.with_hole([d, e, f, d]);
+                }
+                FieldCondition {
+                    geo_polygon: Some(Box::new(polygon)),
+                    ..FieldCondition::new("")
+                }
+            }
+        ),
     ]
 }
 

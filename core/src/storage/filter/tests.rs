@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::models::{GeoBoundingBox, GeoPoint, GeoRadius, Range, ValuesCount};
+use crate::models::{GeoBoundingBox, GeoPoint, GeoPolygon, GeoRadius, Range, ValuesCount};
 
 fn payload(value: Value) -> Payload {
     match value {
@@ -180,6 +180,44 @@ fn match_text_is_a_case_sensitive_substring() {
 }
 
 #[test]
+fn match_text_any_needs_one_word_as_a_case_sensitive_substring() {
+    let doc = json!({"description": "good and cheap", "list": ["x", "fast phone"], "n": 1});
+    let any = |key: &str, words: &str| check(Condition::match_text_any(key, words), doc.clone());
+    assert!(any("description", "expensive cheap"));
+    assert!(any("description", "  and\t"));
+    // Words are substrings, not tokens: "heap" is inside "cheap".
+    assert!(any("description", "heap"));
+    assert!(!any("description", "Good Cheap"));
+    assert!(!any("description", "expensive slow"));
+    // No word at all: nothing to find.
+    assert!(!any("description", ""));
+    assert!(!any("description", "   "));
+    // Array elements one by one; other types never.
+    assert!(any("list", "slow phone"));
+    assert!(!any("list", "phonex"));
+    assert!(!any("n", "1"));
+    assert!(!any("missing", "a"));
+    // A brute-force reference over every split of a few words.
+    let texts = ["", "a", "ab", "b a", "abc"];
+    let words = ["a", "c", "ba", "", "x"];
+    for text in texts {
+        for first in words {
+            for second in words {
+                let query = format!("{first} {second}");
+                let want = [first, second]
+                    .iter()
+                    .any(|w| !w.is_empty() && text.contains(w));
+                let got = check(
+                    Condition::match_text_any("t", query.clone()),
+                    json!({ "t": text }),
+                );
+                assert_eq!(got, want, "{text:?} against {query:?}");
+            }
+        }
+    }
+}
+
+#[test]
 fn numeric_ranges_compare_ints_and_floats() {
     let price = |v: Value| json!({ "price": v });
     let range = || Condition::range("price", Range::default().gte(100).lt(450.5));
@@ -289,6 +327,72 @@ fn geo_conditions() {
         Condition::geo_radius("location", GeoRadius::new(berlin, 0.0)),
         at(berlin)
     ));
+}
+
+/// Qdrant's documentation polygon: a square from -70 to 60 in both coordinates with a hole
+/// from -65 to 0.
+fn doc_polygon() -> GeoPolygon {
+    let square = |lo: f64, hi: f64| {
+        [(lo, lo), (hi, lo), (hi, hi), (lo, hi), (lo, lo)].map(|(lon, lat)| GeoPoint::new(lon, lat))
+    };
+    GeoPolygon::new(square(-70.0, 60.0)).with_hole(square(-65.0, 0.0))
+}
+
+#[test]
+fn geo_polygon_holds_points_inside_the_exterior_and_outside_the_holes() {
+    let at = |lon: f64, lat: f64| json!({"location": {"lon": lon, "lat": lat}});
+    let inside = |lon, lat| {
+        check(
+            Condition::geo_polygon("location", doc_polygon()),
+            at(lon, lat),
+        )
+    };
+    assert!(inside(30.0, 30.0));
+    assert!(inside(-68.0, -68.0));
+    // In the hole, outside, on the exterior ring, on the hole's ring.
+    assert!(!inside(-30.0, -30.0));
+    assert!(!inside(65.0, 0.0));
+    assert!(!inside(60.0, 10.0));
+    assert!(!inside(-70.0, -70.0));
+    assert!(!inside(-65.0, -30.0));
+    assert!(!inside(0.0, -30.0));
+    // Just inside the exterior, just outside the hole.
+    assert!(inside(59.999, 10.0));
+    assert!(inside(0.001, -30.0));
+    // Any of several values; other shapes never.
+    assert!(check(
+        Condition::geo_polygon("location", doc_polygon()),
+        json!({"location": [{"lon": -30.0, "lat": -30.0}, {"lon": 30.0, "lat": 30.0}]})
+    ));
+    assert!(!check(
+        Condition::geo_polygon("location", doc_polygon()),
+        json!({"location": "somewhere"})
+    ));
+    // A concave ring (an L), checked against the union of its two rectangles, on a grid.
+    let l_shape = GeoPolygon::new(
+        [
+            (0.0, 0.0),
+            (4.0, 0.0),
+            (4.0, 1.0),
+            (1.0, 1.0),
+            (1.0, 3.0),
+            (0.0, 3.0),
+            (0.0, 0.0),
+        ]
+        .map(|(lon, lat)| GeoPoint::new(lon, lat)),
+    );
+    for i in -2..=18 {
+        for j in -2..=14 {
+            let (lon, lat) = (i as f64 * 0.25 + 0.125, j as f64 * 0.25 + 0.125);
+            let want = (0.0 < lon && lon < 4.0 && 0.0 < lat && lat < 1.0)
+                || (0.0 < lon && lon < 1.0 && 0.0 < lat && lat < 3.0);
+            let got = check(
+                Condition::geo_polygon("p", l_shape.clone()),
+                json!({"p": {"lon": lon, "lat": lat}}),
+            );
+            assert_eq!(got, want, "({lon}, {lat})");
+        }
+    }
 }
 
 #[test]
