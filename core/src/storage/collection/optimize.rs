@@ -320,27 +320,22 @@ impl Collection {
             let present = |o: u32| {
                 !deleted.contains(o as usize) && (!named || space.present(data.vector(o as usize)))
             };
+            // A graph over some of the segment's offsets: a named space's points, or a value's.
+            let subset = |target: Target, live: Vec<u32>, seed: u64| GraphBuild {
+                target,
+                nodes: live.len(),
+                builder: HnswBuilder::subset(space.dim, live, space.distance(), params, seed)
+                    .with_layout(self.dim, space.column),
+                offsets: None,
+            };
             if !built.has_space(&space.name) {
                 let live: Vec<u32> = (0..data.len() as u32).filter(|&o| present(o)).collect();
+                let target = Target::Space(space.name.clone());
                 builds.push(if named {
-                    let nodes = live.len();
-                    let seed = seed ^ (k as u64).wrapping_add(1 << 32);
-                    GraphBuild {
-                        target: Target::Space(space.name.clone()),
-                        builder: HnswBuilder::subset(
-                            space.dim,
-                            live,
-                            space.distance(),
-                            params,
-                            seed,
-                        )
-                        .with_layout(self.dim, space.column),
-                        offsets: None,
-                        nodes,
-                    }
+                    subset(target, live, seed ^ (k as u64).wrapping_add(1 << 32))
                 } else {
                     GraphBuild {
-                        target: Target::Space(space.name.clone()),
+                        target,
                         builder: HnswBuilder::new(
                             self.dim,
                             data.len(),
@@ -368,25 +363,13 @@ impl Collection {
                     if live.len() <= limit {
                         continue;
                     }
-                    let nodes = live.len();
+                    let target = Target::Value {
+                        space: space.name.clone(),
+                        key: key.clone(),
+                        value,
+                    };
                     let seed = seed ^ builds.len() as u64 ^ ((k as u64) << 40);
-                    builds.push(GraphBuild {
-                        target: Target::Value {
-                            space: space.name.clone(),
-                            key: key.clone(),
-                            value,
-                        },
-                        builder: HnswBuilder::subset(
-                            space.dim,
-                            live,
-                            space.distance(),
-                            params,
-                            seed,
-                        )
-                        .with_layout(self.dim, space.column),
-                        offsets: None,
-                        nodes,
-                    });
+                    builds.push(subset(target, live, seed));
                 }
             }
         }
