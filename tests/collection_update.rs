@@ -7,10 +7,11 @@ mod common;
 
 use common::{Ctx, Rng};
 use rro::models::{
-    Condition, CountRequest, CreateCollection, CreateFieldIndex, DeletePayload, Distance, Filter,
-    HnswConfigDiff, OptimizersConfigDiff, PayloadSchemaType, PointStruct, PointsSelector,
-    RecommendRequest, ScrollRequest, SearchGroupsRequest, SearchRequest, StrictModeConfig,
-    UpdateCollection, UpdateVectors, VectorParams,
+    Condition, CountRequest, CreateCollection, CreateFieldIndex, DeletePayload, Distance,
+    FacetRequest, Filter, HnswConfigDiff, OptimizersConfigDiff, PayloadSchemaType, PointStruct,
+    PointsSelector, RecommendRequest, ScrollRequest, SearchGroupsRequest, SearchRequest,
+    StrictModeConfig, UpdateCollection, UpdateOperation, UpdateOperations, UpdateVectors,
+    UpsertPoints, VectorParams,
 };
 use rro::{RroClient, RroError, StorageError};
 
@@ -226,6 +227,24 @@ async fn strict_mode_refuses_past_each_limit(ctx: Ctx) {
     assert!(is_strict(
         &client.upsert_points("c", batch(&mut rng, 10, 11)).await
     ));
+    assert_eq!(client.count_points("c").await.unwrap(), 10);
+    // The same limit holds for an upsert inside a batch of writes, which then applies none of
+    // its writes (the delete before it included).
+    let in_batch = UpdateOperations::new([
+        UpdateOperation::Delete(PointsSelector::ids([0u64])),
+        UpdateOperation::Upsert(UpsertPoints {
+            points: batch(&mut rng, 10, 11),
+        }),
+    ]);
+    match client.batch_update_points("c", in_batch).await {
+        Err(RroError::Storage(StorageError::StrictMode { description, .. })) => {
+            assert!(
+                description.starts_with("operations[1] (upsert)"),
+                "{description}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
     assert_eq!(client.count_points("c").await.unwrap(), 10);
     let vectors = UpdateVectors {
         points: (0..11)
@@ -445,6 +464,23 @@ async fn strict_mode_refuses_unindexed_filters(ctx: Ctx) {
             .delete_points("c", PointsSelector::Filter(unindexed.clone()))
             .await
     ));
+    // Inside a batch of writes too, and facets filter like any read.
+    assert!(is_strict(
+        &client
+            .batch_update_points(
+                "c",
+                UpdateOperations::new([UpdateOperation::Delete(PointsSelector::Filter(
+                    unindexed.clone()
+                ))])
+            )
+            .await
+    ));
+    assert!(is_strict(
+        &client
+            .facet("c", FacetRequest::new("color").filter(unindexed.clone()))
+            .await
+    ));
+    assert_eq!(client.count_points("c").await.unwrap(), 20);
     client
         .delete_points("c", PointsSelector::Filter(indexed))
         .await

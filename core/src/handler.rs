@@ -135,7 +135,10 @@ handlers! {
         Ok(collection.scroll(&request)?)
     };
     Facet(ctx, calls::Facet { collection, request }, _) => {
-        Ok(ctx.toc.collection(&collection)?.facet(&request)?)
+        let collection = ctx.toc.collection(&collection)?;
+        let limit = Some(request.limit.unwrap_or(crate::models::DEFAULT_FACET_LIMIT));
+        collection.check_strict_read(limit, request.filter.as_ref(), None)?;
+        Ok(collection.facet(&request)?)
     };
     UpdatePayload(ctx, calls::UpdatePayload { collection, update }, _) => {
         let collection = ctx.toc.collection(&collection)?;
@@ -160,6 +163,7 @@ handlers! {
     };
     UpdateBatch(ctx, calls::UpdateBatch { collection, operations }, _) => {
         let collection = ctx.toc.collection(&collection)?;
+        collection.check_strict_operations(&operations.operations)?;
         let results = collection.batch(operations)?;
         ctx.optimizer.kick(&collection);
         Ok(results)

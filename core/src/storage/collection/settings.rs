@@ -12,7 +12,7 @@
 use super::open::{check_hnsw, check_optimizers};
 use super::{lock, Collection, Settings};
 use crate::error::StorageError;
-use crate::models::{Filter, PointsSelector, SearchParams, UpdateCollection};
+use crate::models::{Filter, PointsSelector, SearchParams, UpdateCollection, UpdateOperation};
 use crate::storage::{read, write};
 
 impl Collection {
@@ -117,6 +117,42 @@ impl Collection {
             Some(strict) => strict.check_batch(points),
             None => Ok(()),
         }
+    }
+
+    /// Check every write of a batch as it would be checked alone; an error names the write
+    /// (`operations[2] (delete): ...`).
+    pub(crate) fn check_strict_operations(
+        &self,
+        operations: &[UpdateOperation],
+    ) -> Result<(), StorageError> {
+        for (i, operation) in operations.iter().enumerate() {
+            let checked = match operation {
+                UpdateOperation::Upsert(upsert) => self.check_strict_batch(upsert.points.len()),
+                UpdateOperation::UpdateVectors(update) => {
+                    self.check_strict_batch(update.points.len())
+                }
+                UpdateOperation::Delete(selector) | UpdateOperation::ClearPayload(selector) => {
+                    self.check_strict_update(selector)
+                }
+                UpdateOperation::SetPayload(set) | UpdateOperation::OverwritePayload(set) => {
+                    self.check_strict_update(&set.selector)
+                }
+                UpdateOperation::DeletePayload(delete) => {
+                    self.check_strict_update(&delete.selector)
+                }
+                UpdateOperation::DeleteVectors(delete) => {
+                    self.check_strict_update(&delete.selector)
+                }
+            };
+            checked.map_err(|error| match error {
+                StorageError::StrictMode { description, help } => StorageError::StrictMode {
+                    description: format!("operations[{i}] ({}): {description}", operation.kind()),
+                    help,
+                },
+                other => other,
+            })?;
+        }
+        Ok(())
     }
 
     /// The indexed payload keys, when `wanted`.
