@@ -152,13 +152,13 @@ impl Collection {
     }
 
     fn thresholds(&self) -> Thresholds {
-        Thresholds::new(&self.settings().optimizers, self.dim)
+        Thresholds::new(&read(&self.settings).optimizers, self.dim)
     }
 
     /// The collection's build parameters (a space may have its own over them), as a job
     /// records them to tell whether an update changed them while it was built.
     pub(super) fn collection_hnsw_params(&self) -> HnswParams {
-        let hnsw = self.settings().hnsw;
+        let hnsw = self.hnsw();
         HnswParams {
             m: hnsw.m,
             ef_construct: hnsw.ef_construct,
@@ -194,10 +194,10 @@ impl Collection {
         plan::next(appendable.data.len(), &shapes, &self.thresholds()).or_else(|| {
             // Indexes built before an update of the HNSW parameters are rebuilt with the
             // current ones, one segment at a time, once nothing more urgent is left.
-            let stale = self.settings().stale_indexes;
+            let settings = read(&self.settings);
             shapes
                 .iter()
-                .find(|s| stale.contains(&s.id))
+                .find(|s| settings.stale_indexes.contains(&s.id))
                 .map(|s| Plan::Rebuild(vec![s.id]))
         })
     }

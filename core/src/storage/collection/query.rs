@@ -126,21 +126,18 @@ impl Collection {
     /// about 600-800 points (1 MiB of vectors), and ten times more at 6,000, because each
     /// candidate's vector is a cache miss while a graph walk touches a few hundred.
     pub(super) fn exact_limit(&self) -> usize {
-        (points_in_kb(self.settings().hnsw.full_scan_threshold, self.dim) / 8).max(MIN_EXACT_LIMIT)
+        exact_scoring_limit(self.hnsw().full_scan_threshold, self.dim)
     }
 
     /// The HNSW settings of `space`: the collection's, with the space's own over them.
     pub(super) fn space_hnsw(&self, space: &Space) -> HnswConfig {
-        self.settings()
-            .hnsw
-            .merged(space.params.hnsw_config.as_ref())
+        self.hnsw().merged(space.params.hnsw_config.as_ref())
     }
 
     /// [`exact_limit`](Self::exact_limit) for searches of `space`, from its own
     /// `full_scan_threshold` and size.
     pub(super) fn space_exact_limit(&self, space: &Space) -> usize {
-        let threshold = self.space_hnsw(space).full_scan_threshold;
-        (points_in_kb(threshold, space.dim) / 8).max(MIN_EXACT_LIMIT)
+        exact_scoring_limit(self.space_hnsw(space).full_scan_threshold, space.dim)
     }
 
     /// The requested points that exist, in request order (each id once).
@@ -436,7 +433,7 @@ impl Collection {
             },
             exact: request.params.is_some_and(|p| p.exact),
             filter: request.filter.as_ref(),
-            exact_limit: self.space_exact_limit(space),
+            exact_limit: exact_scoring_limit(hnsw.full_scan_threshold, space.dim),
             full_scan: points_in_kb(hnsw.full_scan_threshold, space.dim),
         };
 
@@ -717,6 +714,11 @@ impl Collection {
             fetch = fetch.saturating_mul(4).min(total.max(1));
         }
     }
+}
+
+/// The exact-scoring line of [`Collection::exact_limit`] for `threshold_kb` of `dim`-d vectors.
+fn exact_scoring_limit(threshold_kb: usize, dim: usize) -> usize {
+    (points_in_kb(threshold_kb, dim) / 8).max(MIN_EXACT_LIMIT)
 }
 
 /// The group keys of a payload: string and integer values at `key` (array elements one

@@ -12,13 +12,27 @@
 use super::open::{check_hnsw, check_optimizers};
 use super::{lock, Collection, Settings};
 use crate::error::StorageError;
-use crate::models::{Filter, PointsSelector, SearchParams, UpdateCollection, UpdateOperation};
+use crate::models::{
+    Filter, HnswConfig, PointsSelector, SearchParams, StrictModeConfig, UpdateCollection,
+    UpdateOperation,
+};
 use crate::storage::{read, write};
 
 impl Collection {
     /// A copy of the current settings.
     pub(crate) fn settings(&self) -> Settings {
         read(&self.settings).clone()
+    }
+
+    /// The collection's current HNSW settings (a space may have its own over them); read on
+    /// every search, so it copies just them.
+    pub(crate) fn hnsw(&self) -> HnswConfig {
+        read(&self.settings).hnsw
+    }
+
+    /// The current strict mode, if any; read by every request a limit may apply to.
+    fn strict_mode(&self) -> Option<StrictModeConfig> {
+        read(&self.settings).strict_mode.clone()
     }
 
     /// Remember that segment `id`'s index predates the current HNSW parameters.
@@ -90,7 +104,7 @@ impl Collection {
         filter: Option<&Filter>,
         params: Option<&SearchParams>,
     ) -> Result<(), StorageError> {
-        let Some(strict) = self.settings().strict_mode else {
+        let Some(strict) = self.strict_mode() else {
             return Ok(());
         };
         let schema = self.indexed_keys(strict.needs_schema());
@@ -102,9 +116,7 @@ impl Collection {
         &self,
         selector: &PointsSelector,
     ) -> Result<(), StorageError> {
-        let (Some(strict), PointsSelector::Filter(filter)) =
-            (self.settings().strict_mode, selector)
-        else {
+        let (Some(strict), PointsSelector::Filter(filter)) = (self.strict_mode(), selector) else {
             return Ok(());
         };
         let schema = self.indexed_keys(strict.needs_schema());
@@ -113,7 +125,7 @@ impl Collection {
 
     /// Check the number of points of an upsert or vector update against strict mode.
     pub(crate) fn check_strict_batch(&self, points: usize) -> Result<(), StorageError> {
-        match self.settings().strict_mode {
+        match self.strict_mode() {
             Some(strict) => strict.check_batch(points),
             None => Ok(()),
         }
