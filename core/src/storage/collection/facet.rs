@@ -58,11 +58,9 @@ impl Collection {
                 .iter()
                 .map(|s| vec![false; s.data.len()])
                 .collect();
-            for id in self.matching_ids(&state, filter) {
-                if let Some(loc) = state.index.get(&id) {
-                    matched[loc.segment as usize][loc.offset as usize] = true;
-                }
-            }
+            state.for_each_match(Some(filter), self.exact_limit(), &mut |_, loc| {
+                matched[loc.segment as usize][loc.offset as usize] = true;
+            });
             matched
         });
         let mut counts: HashMap<FacetValue, u64> = HashMap::new();

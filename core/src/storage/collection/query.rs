@@ -99,7 +99,7 @@ impl State {
     /// Call `f` with every live point `filter` matches (every live point without a filter),
     /// segment by segment. `exact_limit` is where gathering candidates from the indexes stops
     /// paying off against checking every point.
-    fn for_each_match(
+    pub(super) fn for_each_match(
         &self,
         filter: Option<&Filter>,
         exact_limit: usize,
